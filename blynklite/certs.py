@@ -1,0 +1,280 @@
+"""The TLS server context for the TLS port (9443): which certificate, which protocols.
+
+What it owns: choosing the certificate and key at startup, in upstream order (framing.md §5),
+  1. fullchain.crt + privkey.pem in the working directory (written by the Let's Encrypt client),
+  2. server.ssl.cert + server.ssl.key (+ server.ssl.key.pass) from server.properties,
+  3. a self-signed pair kept in the data folder, generated once and reused on later starts,
+and building the one ssl.SSLContext that every TLS connection shares.
+
+What it never does: socket I/O or handshakes (blynklite/net does those), and it never imports
+`cryptography`. That package costs several MB of resident memory, a big part of a Raspberry Pi budget,
+so a self-signed certificate is made by a short-lived child process (blynklite/selfsigned.py) and this
+process only reads PEM files through the stdlib ssl module (OpenSSL parses PKCS#1, PKCS#8, encrypted
+PKCS#1/PKCS#8 and EC keys).
+
+Invariant: a returned context holds a certificate with its matching key and never negotiates below
+TLS 1.2; every way of failing that is a CertificateError whose message names the file and the
+server.properties key at fault.
+"""
+
+import ipaddress
+import logging
+import os
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import time
+
+from .selfsigned import CERT_FILE as SELF_SIGNED_CERT_FILE
+from .selfsigned import KEY_FILE as SELF_SIGNED_KEY_FILE
+
+# Written by the built-in Let's Encrypt client; if both are in the working directory they win.
+ACME_CERT_FILE = "fullchain.crt"
+ACME_KEY_FILE = "privkey.pem"
+
+# Generating an RSA 2048 key takes well under a second on a PC and a few seconds on a Pi Zero.
+GENERATION_TIMEOUT = 60.0
+# A self-signed certificate this close to its end is replaced at startup instead of reused.
+RENEW_BEFORE_EXPIRY = 24 * 3600
+
+# Appended, least preferred, to Python's default TLS 1.2 suites (all ECDHE + AEAD) unless latest.tls
+# is set. Old hardware (ESP8266 with axTLS, some Arduino TLS stacks, old Android apps) knows only
+# AES-CBC and/or RSA key exchange; the upstream server (Netty's defaults) accepted these suites too.
+LEGACY_TLS12_CIPHERS = (
+    "ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA:"
+    "AES128-GCM-SHA256:AES256-GCM-SHA384:AES128-SHA256:AES256-SHA256:AES128-SHA:AES256-SHA"
+)
+
+_DNS_NAME = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
+
+_FIX_HINT = (
+    "install the Python package with `pip install cryptography` (or the openssl command-line tool), "
+    "or configure a certificate with server.ssl.cert and server.ssl.key in server.properties"
+)
+
+
+class CertificateError(Exception):
+    """The TLS certificate or key cannot be used; the message names the file and the setting."""
+
+
+def build_server_context(cfg, data_folder: str, log: logging.Logger, cwd: str | None = None) -> ssl.SSLContext:
+    """Return the server SSLContext for the TLS port, choosing the certificate as described above."""
+    cwd = os.getcwd() if cwd is None else cwd
+    ctx = _new_context(_flag(_setting(cfg, "latest.tls", False)))
+    password = str(_setting(cfg, "server.ssl.key.pass", "") or "")
+    cert_setting = str(_setting(cfg, "server.ssl.cert", "") or "").strip()
+    key_setting = str(_setting(cfg, "server.ssl.key", "") or "").strip()
+
+    acme_cert = os.path.join(cwd, ACME_CERT_FILE)
+    acme_key = os.path.join(cwd, ACME_KEY_FILE)
+    if os.path.isfile(acme_cert) and os.path.isfile(acme_key):
+        _load_pair(ctx, acme_cert, acme_key, password,
+                   f"{ACME_CERT_FILE} in the working directory", f"{ACME_KEY_FILE} in the working directory")
+        log.info("TLS: using certificate %s with key %s", acme_cert, acme_key)
+    elif cert_setting or key_setting:
+        if not cert_setting:
+            raise CertificateError("server.ssl.key is set but server.ssl.cert is empty: set both, or neither "
+                                   "to use a self-signed certificate")
+        if not key_setting:
+            raise CertificateError("server.ssl.cert is set but server.ssl.key is empty: set both, or neither "
+                                   "to use a self-signed certificate")
+        cert_path = os.path.join(cwd, cert_setting)  # relative to the working directory, as upstream
+        key_path = os.path.join(cwd, key_setting)
+        for setting, path in (("server.ssl.cert", cert_path), ("server.ssl.key", key_path)):
+            if not os.path.isfile(path):
+                raise CertificateError(f"{setting}: file not found: {path}")
+        _load_pair(ctx, cert_path, key_path, password, "server.ssl.cert", "server.ssl.key")
+        log.info("TLS: using certificate %s with key %s", cert_path, key_path)
+    else:
+        _use_self_signed(ctx, cfg, os.path.join(cwd, data_folder), log)
+    return ctx
+
+
+def generate_self_signed(out_dir: str, names, ips, days: int | None = None,
+                         timeout: float = GENERATION_TIMEOUT) -> tuple[str, str]:
+    """Write <out_dir>/blynklite-selfsigned.crt and .key in a child process; return their paths.
+
+    names are DNS names (the first is also the certificate's CN), ips are IP addresses; both go into
+    the subjectAltName. Raises CertificateError when the child fails or takes longer than timeout.
+    """
+    out_dir = os.path.abspath(out_dir)
+    package_dir = os.path.dirname(os.path.abspath(__file__))
+    package_parent = os.path.dirname(package_dir)
+    module = f"{__package__ or os.path.basename(package_dir)}.selfsigned"
+    argv = [sys.executable or "python3", "-m", module, "--out-dir", out_dir]
+    for name in names:
+        argv += ["--dns", name]
+    for ip in ips:
+        argv += ["--ip", ip]
+    if days is not None:
+        argv += ["--days", str(days)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = package_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    try:
+        proc = subprocess.run(argv, cwd=package_parent, env=env, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, errors="replace", timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise CertificateError(
+            f"generating a self-signed certificate in {out_dir} took longer than {timeout:g} s; "
+            f"configure server.ssl.cert and server.ssl.key instead") from None
+    except OSError as e:
+        raise CertificateError(f"cannot start {argv[0]} to generate a self-signed certificate: {e}") from None
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines()
+        detail = lines[-1] if lines else f"exit status {proc.returncode}"
+        raise CertificateError(f"cannot generate a self-signed certificate in {out_dir}: {detail}. "
+                               f"To fix it, {_FIX_HINT}")
+    return os.path.join(out_dir, SELF_SIGNED_CERT_FILE), os.path.join(out_dir, SELF_SIGNED_KEY_FILE)
+
+
+def self_signed_names(server_host: str) -> tuple[list[str], list[str]]:
+    """(DNS names, IP addresses) for the self-signed certificate's subjectAltName."""
+    names: list[str] = []
+    ips: list[str] = []
+    host = (server_host or "").strip().strip("[]")
+    if host:
+        try:
+            ips.append(str(ipaddress.ip_address(host)))
+        except ValueError:
+            if _is_dns_name(host):
+                names.append(host.rstrip(".").lower())
+    hostname = socket.gethostname()
+    if _is_dns_name(hostname):
+        names.append(hostname.lower())
+        if "." not in hostname:
+            names.append(hostname.lower() + ".local")  # mDNS name, e.g. raspberrypi.local
+    names.append("localhost")
+    ips += ["127.0.0.1", "::1"]
+    return list(dict.fromkeys(names)), list(dict.fromkeys(ips))
+
+
+# -- internals ----------------------------------------------------------------------------------------
+
+def _new_context(latest_tls: bool) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # never TLS 1.0/1.1, whatever latest.tls says
+    if latest_tls and ssl.HAS_TLSv1_3:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+    ctx.verify_mode = ssl.CERT_NONE  # one-way TLS: clients are never asked for a certificate
+    ctx.options |= (ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE | ssl.OP_SINGLE_ECDH_USE
+                    | ssl.OP_SINGLE_DH_USE | getattr(ssl, "OP_NO_RENEGOTIATION", 0))
+    if not latest_tls:
+        modern = [c["name"] for c in ctx.get_ciphers() if c.get("protocol") != "TLSv1.3"]
+        try:
+            ctx.set_ciphers(":".join(["@SECLEVEL=2"] + modern + [LEGACY_TLS12_CIPHERS]))
+        except ssl.SSLError:
+            pass  # this OpenSSL knows none of them: keep its defaults
+    return ctx
+
+
+def _use_self_signed(ctx: ssl.SSLContext, cfg, folder: str, log: logging.Logger) -> None:
+    cert_path = os.path.join(folder, SELF_SIGNED_CERT_FILE)
+    key_path = os.path.join(folder, SELF_SIGNED_KEY_FILE)
+    reused = False
+    if os.path.isfile(cert_path) and os.path.isfile(key_path):
+        not_after = _not_after(cert_path)
+        if not_after is not None and not_after < time.time() + RENEW_BEFORE_EXPIRY:
+            log.warning("TLS: the self-signed certificate %s has expired or expires within a day; "
+                        "generating a new one", cert_path)
+        else:
+            try:
+                _load_pair(ctx, cert_path, key_path, "", "the self-signed certificate", "its key")
+                reused = True
+            except CertificateError as e:
+                log.warning("TLS: cannot reuse the self-signed certificate (%s); generating a new one", e)
+    if not reused:
+        names, ips = self_signed_names(str(_setting(cfg, "server.host", "") or ""))
+        log.info("TLS: generating a self-signed certificate for %s in %s", ", ".join(names + ips), folder)
+        started = time.monotonic()
+        generate_self_signed(folder, names, ips)
+        _load_pair(ctx, cert_path, key_path, "", "the generated self-signed certificate", "its key")
+        log.info("TLS: self-signed certificate generated in %.1f s", time.monotonic() - started)
+    log.warning(
+        "TLS: using the self-signed certificate %s; apps and devices that verify certificates will not "
+        "trust it. To use a real certificate set server.ssl.cert and server.ssl.key (PEM files, and "
+        "server.ssl.key.pass if the key is encrypted) in server.properties, or put fullchain.crt and "
+        "privkey.pem in the working directory.", cert_path)
+
+
+def _load_pair(ctx: ssl.SSLContext, cert_path: str, key_path: str, password: str,
+               cert_label: str, key_label: str) -> None:
+    secret = password.encode("utf-8")
+    try:
+        # A callable, never None: with None OpenSSL would prompt for a password on the terminal.
+        ctx.load_cert_chain(cert_path, key_path, password=lambda: secret)
+    except ssl.SSLError as e:
+        raise CertificateError(_explain(e, cert_path, key_path, password, cert_label, key_label)) from None
+    except ValueError as e:  # e.g. a password longer than OpenSSL accepts
+        raise CertificateError(f"{key_label}: cannot load {key_path}: {e}") from None
+    except OSError as e:
+        raise CertificateError(f"cannot read {e.filename or cert_path} ({cert_label} / {key_label}): "
+                               f"{e.strerror or e}") from None
+
+
+def _explain(error: ssl.SSLError, cert_path: str, key_path: str, password: str,
+             cert_label: str, key_label: str) -> str:
+    """Turn OpenSSL's terse load error ("PEM lib") into which file is wrong and why."""
+    # KEY_VALUES_MISMATCH: same key type, other key; NO_CERTIFICATE_ASSIGNED: other key type (EC vs RSA)
+    if error.reason in ("KEY_VALUES_MISMATCH", "NO_CERTIFICATE_ASSIGNED"):
+        return (f"the private key {key_path} ({key_label}) does not match the certificate {cert_path} "
+                f"({cert_label})")
+    cert_text = _read_text(cert_path)
+    if "-----BEGIN CERTIFICATE-----" not in cert_text or not _parses_as_certificate(cert_path):
+        return f"{cert_label}: {cert_path} is not a PEM certificate (expected -----BEGIN CERTIFICATE-----)"
+    key_text = _read_text(key_path)
+    if "PRIVATE KEY-----" not in key_text:
+        return f"{key_label}: {key_path} is not a PEM private key (expected -----BEGIN ... PRIVATE KEY-----)"
+    encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----" in key_text or "Proc-Type: 4,ENCRYPTED" in key_text
+    if encrypted and not password:
+        return f"{key_label}: {key_path} is encrypted; set its password in server.ssl.key.pass"
+    if encrypted:
+        return (f"{key_label}: cannot decrypt {key_path} with server.ssl.key.pass "
+                f"(wrong password or unsupported encryption)")
+    return f"cannot load {cert_path} ({cert_label}) with key {key_path} ({key_label}): {error}"
+
+
+def _parses_as_certificate(path: str) -> bool:
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except (ssl.SSLError, OSError, ValueError):
+        return False
+    return True
+
+
+def _not_after(cert_path: str) -> float | None:
+    """The certificate's expiry as a Unix time, or None if this Python cannot tell without cryptography."""
+    decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert", None)  # stdlib, but private
+    if decode is None:
+        return None
+    try:
+        return float(ssl.cert_time_to_seconds(decode(cert_path)["notAfter"]))
+    except Exception:
+        return None  # unreadable here; loading it will tell what is wrong
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read(1 << 20).decode("ascii", "replace")
+    except OSError:
+        return ""
+
+
+def _is_dns_name(name: str) -> bool:
+    name = name.rstrip(".")
+    return 0 < len(name) <= 253 and _DNS_NAME.fullmatch(name) is not None
+
+
+def _setting(cfg, key: str, default):
+    try:
+        return cfg[key]
+    except KeyError:
+        return default
+
+
+def _flag(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value)

@@ -1,0 +1,138 @@
+"""Widgets as the app sends them: JSON dicts kept verbatim, with the rules the server applies to them.
+
+A widget is a `dict` in the app's JSON shape (spec/app.md §5.3, §6), so every field the app knows
+survives. This module holds what the server must understand: prices, pin modes for `pm`, which
+widgets take a written value, and what they replay on sync.
+"""
+import collections
+
+from ..codec.body import PIN_LETTERS
+
+# type → (energy price, pin mode contributed to `pm`) — spec/app.md §6
+_TABLE = {
+    "BUTTON": (200, "out"), "STYLED_BUTTON": (300, "out"), "LINK_BUTTON": (500, None),
+    "SWITCH": (200, "out"), "SLIDER": (200, "out"), "VERTICAL_SLIDER": (200, "out"),
+    "STEP": (500, "out"), "VERTICAL_STEP": (500, "out"), "NUMBER_INPUT": (400, "out"),
+    "TEXT_INPUT": (400, "out"), "TIMER": (200, "out"), "TIME_INPUT": (200, "out"),
+    "SEGMENTED_CONTROL": (400, "out"), "MENU": (400, "out"), "QR": (200, "out"),
+    "RGB": (400, "out"), "TWO_AXIS_JOYSTICK": (400, "out"), "TERMINAL": (200, None),
+    "LED": (100, "in"), "DIGIT4_DISPLAY": (200, "in"), "LABELED_VALUE_DISPLAY": (400, "in"),
+    "GAUGE": (300, "in"), "LEVEL_DISPLAY": (200, "in"), "VERTICAL_LEVEL_DISPLAY": (200, "in"),
+    "LCD": (400, "in"), "MAP": (600, "in"), "IMAGE": (600, "in"), "VIDEO": (500, None),
+    "PLAYER": (400, "out"), "TABLE": (800, "out"), "ENHANCED_GRAPH": (900, None),
+    "GPS_TRIGGER": (500, "out"), "GPS_STREAMING": (500, "out"), "ACCELEROMETER": (400, "out"),
+    "LIGHT": (300, "out"), "PROXIMITY": (300, "out"), "TEMPERATURE": (300, "out"),
+    "GRAVITY": (300, "out"), "BAROMETER": (300, "out"), "HUMIDITY": (300, "out"),
+    "TWITTER": (0, None), "EMAIL": (100, None), "NOTIFICATION": (400, None), "SMS": (100, None),
+    "TABS": (0, None), "TEXT": (100, None), "RTC": (100, None), "BRIDGE": (100, None),
+    "BLUETOOTH": (0, None), "BLUETOOTH_SERIAL": (0, None), "EVENTOR": (500, None),
+    "WEBHOOK": (500, None), "DEVICE_SELECTOR": (1900, None), "DEVICE_TILES": (0, None),
+    "REPORT": (0, None),
+}
+MULTI_PIN = frozenset(("RGB", "TWO_AXIS_JOYSTICK", "LCD"))
+NO_PIN = frozenset(("LINK_BUTTON", "TWITTER", "EMAIL", "NOTIFICATION", "SMS", "TABS", "TEXT", "RTC",
+                    "BRIDGE", "BLUETOOTH", "BLUETOOTH_SERIAL", "EVENTOR", "DEVICE_SELECTOR",
+                    "DEVICE_TILES", "REPORT", "ENHANCED_GRAPH"))
+# Not replayed by HARDWARE_SYNC (spec/commands.md §4.4).
+NO_HARDWARE_SYNC = NO_PIN | {"LCD", "MAP"}
+DEFAULT_TYPE = "BUTTON"
+TERMINAL_LINES = 25
+
+
+def kind(widget):
+    return widget.get("type") or DEFAULT_TYPE
+
+
+def price(widget):
+    entry = _TABLE.get(kind(widget))
+    if kind(widget) == "REPORT":
+        return 2900 * len(widget.get("reports") or ())
+    return entry[0] if entry else 0
+
+
+def widget_id(widget):
+    return widget.get("id", 0)
+
+
+def streams(widget):
+    """The (json dict) data streams a widget writes to: itself, or its `pins` for multi-pin ones."""
+    wtype = kind(widget)
+    if wtype in MULTI_PIN:
+        return [p for p in (widget.get("pins") or ()) if isinstance(p, dict)]
+    if wtype in NO_PIN:
+        return []
+    return [widget]
+
+
+def is_valid_stream(stream):
+    return isinstance(stream.get("pin"), int) and stream["pin"] >= 0 and stream.get("pinType") in PIN_LETTERS
+
+
+def stream_matches(stream, pin_type, pin):
+    """The value-matching rule of spec/app.md §5.3 for one stream."""
+    if stream.get("pin") != pin:
+        return False
+    stream_type = stream.get("pinType")
+    return (stream_type == pin_type or (pin_type == "ANALOG" and stream.get("pwmMode"))
+            or (pin_type == "DIGITAL" and stream_type == "ANALOG"))
+
+
+def target_of(widget):
+    return widget.get("deviceId", 0)
+
+
+def pin_mode(widget):
+    entry = _TABLE.get(kind(widget))
+    return entry[1] if entry else None
+
+
+def body_letter(stream):
+    """Pin letter used when replaying a stream: `a` for PWM streams (spec/commands.md §4.4)."""
+    return "a" if stream.get("pwmMode") else PIN_LETTERS[stream["pinType"]]
+
+
+class WidgetMemory:
+    """Transient per-widget memory (Terminal lines), never persisted, as upstream."""
+    __slots__ = ("terminal_lines",)
+
+    def __init__(self):
+        self.terminal_lines = {}
+
+    def terminal(self, widget):
+        lines = self.terminal_lines.get(widget_id(widget))
+        if lines is None:
+            lines = self.terminal_lines[widget_id(widget)] = collections.deque(maxlen=TERMINAL_LINES)
+        return lines
+
+
+def store_value(widget, stream, value, memory):
+    if kind(widget) == "TERMINAL":
+        lines = memory.terminal(widget)
+        if value == "clr":
+            lines.clear()
+        else:
+            lines.append(value)
+    stream["value"] = value
+
+
+def sync_values(widget, memory, for_hardware):
+    """(letter, pin, value) triples a widget replays; HARDWARE_SYNC and APP_SYNC differ for Terminal."""
+    wtype = kind(widget)
+    if wtype == "TERMINAL":
+        lines = memory.terminal_lines.get(widget_id(widget))
+        if not lines or not is_valid_stream(widget):
+            return []
+        if for_hardware:
+            return [(body_letter(widget) + "w", widget["pin"], lines[-1])]
+        return [(PIN_LETTERS[widget["pinType"]] + "m", widget["pin"], "\0".join(lines))]
+    if wtype in MULTI_PIN and not _is_split(widget):
+        pins = streams(widget)
+        if pins and is_valid_stream(pins[0]) and pins[0].get("value") is not None:
+            return [(body_letter(pins[0]) + "w", pins[0]["pin"], pins[0]["value"])]
+        return []
+    return [(body_letter(s) + "w", s["pin"], s["value"])
+            for s in streams(widget) if is_valid_stream(s) and s.get("value") is not None]
+
+
+def _is_split(widget):
+    return bool(widget.get("splitMode", widget.get("split", True)))
