@@ -1,0 +1,117 @@
+"""`python3 -m blynklite [-dataFolder DIR] [-serverConfig FILE] ...`: run the server."""
+import logging
+import logging.handlers
+import os
+import secrets
+import signal
+import sys
+import tempfile
+import time
+
+from . import __version__
+from .certs import CertificateError, build_server_context
+from .client import password_hash
+from .config import ConfigError, load_config
+
+log = logging.getLogger("blynklite")
+
+LOG_FORMAT = "%(asctime)s %(levelname)-5s %(name)s - %(message)s"
+
+
+def main(argv=None):
+    started = time.monotonic()
+    try:
+        config = load_config(sys.argv[1:] if argv is None else argv)
+    except ConfigError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 2
+    log_path = setup_logging(config)
+    data_folder = resolve_data_folder(config)
+    try:
+        tls_context = build_server_context(config, data_folder, log)
+    except CertificateError as error:
+        log.error("%s", error)
+        print(f"TLS error: {error}", file=sys.stderr)
+        return 2
+    from .server import Server
+    server = Server(config, data_folder, tls_context)
+    count = server.load_users()
+    try:
+        server.listen()
+    except OSError as error:
+        print(f"Cannot open the server ports: {error}", file=sys.stderr)
+        log.error("cannot open the server ports: %s", error)
+        return 2
+    admin_line = ensure_admin(server, config)
+    print_banner(server, log_path, data_folder, count, time.monotonic() - started, admin_line)
+    install_signal_handlers(server)
+    try:
+        server.reactor.run()
+    finally:
+        log.info("shutting down")
+        server.shutdown()
+        log.info("stopped; profiles saved")
+    return 0
+
+
+def setup_logging(config):
+    folder = config["logs.folder"] or "./logs"
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "blynk.log")
+    handler = logging.handlers.TimedRotatingFileHandler(path, when="midnight", backupCount=14,
+                                                        encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    level = logging.getLevelName(str(config["log.level"]).upper())
+    root.setLevel(level if isinstance(level, int) else logging.INFO)
+    return os.path.abspath(path)
+
+
+def resolve_data_folder(config):
+    folder = config["data.folder"]
+    if not folder:
+        folder = os.path.join(tempfile.gettempdir(), "blynk")
+        log.warning("data.folder is not set; profiles go to %s", folder)
+    os.makedirs(folder, exist_ok=True)
+    return os.path.abspath(folder)
+
+
+def ensure_admin(server, config):
+    """Create the super-admin at first start (behaviours.md §12); a random password is shown once."""
+    if any(u.is_super_admin for u in server.hub.users.values()):
+        return None
+    email = config["admin.email"].strip().lower()
+    if server.hub.get_user(email, "Blynk") is not None:
+        return None
+    password = config["admin.pass"] or secrets.token_urlsafe(18)
+    user = server.hub.create_user(email, "Blynk", password_hash(password, email), server.reactor.wall_ms)
+    user.is_super_admin = True
+    server.save_changed(synchronous=True)
+    log.info("created the administrator account %s", email)
+    if config["admin.pass"]:
+        return f"Administrator account: {email} (password from admin.pass)"
+    return f"Administrator account: {email}  password: {password}  (shown once; change it)"
+
+
+def print_banner(server, log_path, data_folder, users, seconds, admin_line):
+    ports = ", ".join(f"{listener.port} ({listener.port_kind})" for listener in server.listeners)
+    lines = [f"Blynk Server {__version__} successfully started.",
+             f"Listening on ports {ports}.",
+             f"Data folder: {data_folder} ({users} users). Log file: {log_path}",
+             f"Started in {seconds:.2f} s."]
+    if admin_line:
+        lines.append(admin_line)
+    print("\n".join(lines), flush=True)
+    log.info("%s", " ".join(lines[:3]))
+
+
+def install_signal_handlers(server):
+    def stop(signum, frame):
+        server.reactor.stop()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

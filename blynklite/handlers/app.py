@@ -1,0 +1,301 @@
+"""The app side (spec/app.md §2–4): AppSession, pre-login commands, control and sync commands.
+
+Profile editing (dashboards, widgets, devices) lives in `app_profile`; both register handlers in
+the tables at the bottom of this module.
+"""
+import hmac
+import logging
+import re
+
+from ..codec import frames
+from ..codec.body import parse_int, parse_target, split
+from ..codec.commands import Command, MsgId, Status, StatusError, illegal_body, illegal_command, not_allowed
+from ..session import BinarySession, ping
+from . import app_profile, pins, sync
+
+log = logging.getLogger("blynklite.app")
+
+EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                           r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}$")
+OUTDATED_VERSION = "1.1.1"
+OUTDATED_TEXT = ("Your app is outdated. Please update to the latest app version. "
+                 "Ignoring this notice may affect your projects.")
+
+
+class AppSession(BinarySession):
+    __slots__ = ("user", "os_name", "version", "share_dash_id", "registered")
+
+    def __init__(self, server, conn, decoder=None, framing=None):
+        super().__init__(server, conn, decoder or frames.app_decoder(), framing or frames.APP)
+        self.user = None
+        self.os_name = self.version = None
+        self.share_dash_id = None
+        self.registered = False
+        conn.idle_timeout = server.config["app.socket.idle.timeout"]
+        conn.coalesce = True
+
+    def handle(self, command, msg_id, size, body):
+        if self.user is not None:
+            BinarySession.handle(self, command, msg_id, size, body)
+            return
+        handler = PRE_LOGIN.get(command)
+        if handler is None:
+            if command == Command.REGISTER:
+                self.respond(msg_id, Status.NOT_ALLOWED)
+            self.close(f"command {command} before login")
+            return
+        self.run_handler(handler, msg_id, str(body, "utf-8", "replace"))
+
+    def describe(self):
+        who = self.user.email if self.user else "unauthenticated"
+        return f"app {who} {self.conn.peer[0]}"
+
+    def connection_lost(self, reason):
+        if self.user is not None:
+            self.server.app_left(self)
+
+
+def valid_email(email):
+    return 0 < len(email) <= 255 and "?" not in email and EMAIL_PATTERN.match(email) is not None
+
+
+# -- before login ----------------------------------------------------------------------------------
+def get_server(session, msg_id, text):
+    parts = split(text)
+    if len(parts) < 2 or not parts[1] or len(parts[1]) > 100:
+        raise illegal_command("getServer needs email and app name")
+    if not valid_email(parts[0].strip().lower()):
+        raise illegal_body("invalid email")
+    session.send(Command.GET_SERVER, msg_id, session.server.public_host())
+
+
+def register(session, msg_id, text):
+    if session.registered:
+        session.respond(msg_id, Status.NOT_ALLOWED)
+        session.close("second register")
+        return
+    parts = text.split("\0", 2)
+    if len(parts) < 3:
+        raise illegal_command("register needs email, password and app name")
+    email, password_hash, app_name = parts[0].strip().lower(), parts[1], parts[2]
+    if not valid_email(email) or not password_hash:
+        raise illegal_command("invalid email")
+    hub = session.server.hub
+    if hub.get_user(email, app_name) is not None:
+        raise StatusError(Status.USER_ALREADY_REGISTERED)
+    if not session.server.registration_allowed():
+        raise not_allowed("hourly registration limit reached")
+    hub.create_user(email, app_name, password_hash, session.server.reactor.wall_ms)
+    session.registered = True
+    log.info("Registered %s.", email)
+    session.ok(msg_id)
+
+
+def login(session, msg_id, text):
+    parts = split(text)
+    if len(parts) < 2:
+        raise illegal_command("login needs email and password")
+    email = parts[0].lower()
+    app_name = parts[4] if len(parts) == 5 else "Blynk"
+    user = session.server.hub.get_user(email, app_name)
+    if user is None:
+        raise StatusError(Status.USER_NOT_REGISTERED)
+    if not user.password:
+        raise StatusError(Status.FACEBOOK_USER_LOGIN_WITH_PASS)
+    if not hmac.compare_digest(user.password.encode(), parts[1].encode()):
+        log.info("%s: wrong password for %s", session.describe(), email)
+        raise StatusError(Status.USER_NOT_AUTHENTICATED)
+    if len(parts) >= 4:
+        session.os_name, session.version = parts[2], parts[3]
+    session.user = user
+    session.ok(msg_id)
+    session.server.app_joined(session)
+    if session.version == OUTDATED_VERSION:
+        session.send(Command.OUTDATED_APP_NOTIFICATION, msg_id, OUTDATED_TEXT)
+
+
+PRE_LOGIN = {Command.GET_SERVER: get_server, Command.REGISTER: register, Command.LOGIN: login}
+
+
+# -- after login -----------------------------------------------------------------------------------
+def dashboard_or_fail(session, dash_id):
+    dash = session.user.profile.dashboard(dash_id)
+    if dash is None:
+        raise illegal_command(f"no dashboard {dash_id}")
+    return dash
+
+
+def hardware(session, msg_id, text):
+    target_field, sep, pin_command = text.partition("\0")
+    if not sep:
+        log.debug("%s: hardware body without a separator", session.describe())
+        return
+    dash_id, target_id = parse_target(target_field)
+    dash = dashboard_or_fail(session, dash_id)
+    if not dash.is_active:
+        return
+    device_ids = resolve_targets(dash, target_id)
+    if not device_ids or len(pin_command) < 2:
+        return
+    if pin_command[1] == "w":
+        app_write(session, msg_id, text, dash, target_id, device_ids, pin_command)
+
+
+def resolve_targets(dash, target_id):
+    if target_id < 100_000:
+        return [target_id] if dash.device(target_id) is not None else []
+    if target_id < 200_000:
+        for tag in dash.tags:
+            if isinstance(tag, dict) and tag.get("id") == target_id:
+                return [d for d in tag.get("deviceIds") or [] if isinstance(d, int)]
+        return []
+    selector = dash.widget(target_id)
+    if selector is not None and selector.get("type") == "DEVICE_SELECTOR":
+        value = selector.get("value")
+        return [int(value)] if str(value).lstrip("-").isdigit() else []
+    return []
+
+
+def app_write(session, msg_id, text, dash, target_id, device_ids, pin_command):
+    parts = pin_command.split("\0", 2)
+    if len(parts) < 3:
+        raise illegal_body("a write needs pin and value")
+    pin_type, pin, value = pins.parse_write(pin_command)
+    user = session.user
+    for device_id in device_ids:
+        pins.store_value(user, dash, device_id, pin_type, pin, value)
+    if target_id >= 100_000:
+        pins.store_value(user, dash, target_id, pin_type, pin, value)
+    dash.updated_at = session.server.reactor.wall_ms
+    session.server.hub.mark_dirty(user)
+    server = session.server
+    server.echo_to_other_apps(session, Command.APP_SYNC, msg_id, text.encode("utf-8"))
+    payload = pin_command.encode("utf-8")
+    delivered = False
+    for hw in server.hub.session(user).hardware:
+        if hw.dash.id == dash.id and hw.device.id in device_ids:
+            delivered |= hw.deliver(Command.HARDWARE, msg_id, payload)
+    if not delivered and not dash.is_notifications_off:
+        session.respond(msg_id, Status.DEVICE_NOT_IN_NETWORK)
+
+
+def app_sync(session, msg_id, text):
+    dash_id, target_id = parse_target(text) if "-" in text[1:] else (parse_int(text), None)
+    dash = dashboard_or_fail(session, dash_id)
+    session.ok(msg_id)
+    send_app_sync(session, dash, target_id)
+
+
+def send_app_sync(session, dash, target_id=None):
+    for command, body in sync.app_sync_messages(session.user, dash, target_id):
+        session.send(command, MsgId.APP_SYNC, body)
+
+
+def activate(session, msg_id, text):
+    dash = dashboard_or_fail(session, parse_int(text))
+    server = session.server
+    dash.is_active = True
+    dash.updated_at = server.reactor.wall_ms
+    server.hub.mark_dirty(session.user)
+    user_session = server.hub.session(session.user)
+    if user_session.has_hardware_on(dash.id):
+        send_pin_modes(session, msg_id, dash, user_session)
+        session.ok(msg_id)
+    elif dash.is_notifications_off:
+        session.ok(msg_id)
+    else:
+        session.respond(msg_id, Status.DEVICE_NOT_IN_NETWORK)
+    server.echo_to_other_apps(session, Command.ACTIVATE_DASHBOARD, msg_id, text.encode())
+    for app in user_session.apps_seeing(dash.id):
+        send_app_sync(app, dash)
+
+
+def send_pin_modes(session, msg_id, dash, user_session):
+    quiet = dash.is_notifications_off
+    for device in dash.devices:
+        body = dash.pin_modes(device.id)
+        connections = user_session.hardware_of(dash.id, device.id)
+        if body is None:
+            if not connections and not quiet:
+                session.respond(MsgId.PIN_MODE, Status.DEVICE_NOT_IN_NETWORK)
+            continue
+        payload = body.encode()
+        if not connections:
+            if not quiet:
+                session.respond(MsgId.PIN_MODE, Status.DEVICE_NOT_IN_NETWORK)
+            continue
+        for hw in connections:
+            if not hw.deliver(Command.HARDWARE, MsgId.PIN_MODE, payload):
+                session.respond(msg_id, Status.DEVICE_NOT_IN_NETWORK)
+
+
+def deactivate(session, msg_id, text):
+    server = session.server
+    dashes = session.user.profile.dashboards if not text else [dashboard_or_fail(session, parse_int(text))]
+    for dash in dashes:
+        dash.is_active = False
+        dash.updated_at = server.reactor.wall_ms
+    server.hub.mark_dirty(session.user)
+    server.echo_to_other_apps(session, Command.DEACTIVATE_DASHBOARD, msg_id, text.encode())
+    session.ok(msg_id)
+
+
+def get_energy(session, msg_id, text):
+    session.send(Command.GET_ENERGY, msg_id, str(session.user.energy))
+
+
+def add_push_token(session, msg_id, text):
+    parts = split(text)
+    if len(parts) < 3:
+        raise illegal_command("addPushToken needs dash, uid and token")
+    dash = dashboard_or_fail(session, parse_int(parts[0]))
+    widget = dash.widget_of_type("NOTIFICATION")
+    if widget is None:
+        raise not_allowed("no Notification widget")
+    key = {"android": "androidTokens", "ios": "iOSTokens"}.get((session.os_name or "").lower())
+    if key is not None:
+        widget.setdefault(key, {})[parts[1]] = parts[2]
+        session.server.hub.mark_dirty(session.user)
+    session.ok(msg_id)
+
+
+def logout(session, msg_id, text):
+    for dash in session.user.profile.dashboards:
+        widget = dash.widget_of_type("NOTIFICATION")
+        if widget is None:
+            continue
+        for key in ("androidTokens", "iOSTokens"):
+            tokens = widget.get(key) or {}
+            if text:
+                tokens.pop(text, None)
+            else:
+                tokens.clear()
+    session.server.hub.mark_dirty(session.user)
+    session.ok(msg_id)
+    session.close("logout")
+
+
+def update_project_settings(session, msg_id, text):
+    parts = text.split("\0", 1)
+    if len(parts) < 2:
+        raise illegal_command("settings need dash id and JSON")
+    dash = dashboard_or_fail(session, parse_int(parts[0]))
+    settings = app_profile.parse_json(session, parts[1], "user.widget.max.size.limit")
+    dash.apply_settings(settings)
+    dash.updated_at = session.server.reactor.wall_ms
+    session.server.hub.mark_dirty(session.user)
+    session.ok(msg_id)
+
+
+AppSession.handlers = {
+    Command.PING: ping,
+    Command.HARDWARE: hardware,
+    Command.APP_SYNC: app_sync,
+    Command.ACTIVATE_DASHBOARD: activate,
+    Command.DEACTIVATE_DASHBOARD: deactivate,
+    Command.GET_ENERGY: get_energy,
+    Command.ADD_PUSH_TOKEN: add_push_token,
+    Command.LOGOUT: logout,
+    Command.UPDATE_PROJECT_SETTINGS: update_project_settings,
+    **app_profile.HANDLERS,
+}

@@ -1,0 +1,127 @@
+"""The hub: accounts, device tokens and the live sessions of every account, and who hears what.
+
+Owns: the user registry, the token index `token → (user, dashboard, device)`, one `UserSession`
+per account with its app and hardware connections, and the set of users changed since the last
+save. Never does: socket I/O or parsing; it calls `session.send_*` on the protocol objects.
+
+Invariant: the token index always matches the devices in the profiles; every change to a token
+goes through `assign_token` / `forget_token`.
+"""
+import base64
+import logging
+import os
+
+from .model.user import User
+
+log = logging.getLogger("blynklite.hub")
+
+
+def new_token():
+    """32 chars of URL-safe Base64 from 24 random bytes (spec/commands.md §3)."""
+    return base64.urlsafe_b64encode(os.urandom(24)).decode("ascii")
+
+
+class TokenRef:
+    __slots__ = ("user", "dash", "device")
+
+    def __init__(self, user, dash, device):
+        self.user = user
+        self.dash = dash
+        self.device = device
+
+
+class UserSession:
+    """Every live connection of one account (upstream's `Session`)."""
+    __slots__ = ("user", "apps", "hardware")
+
+    def __init__(self, user):
+        self.user = user
+        self.apps = []
+        self.hardware = []
+
+    def apps_seeing(self, dash_id):
+        """Owner apps, and share apps bound to this dashboard."""
+        return [a for a in self.apps if a.share_dash_id is None or a.share_dash_id == dash_id]
+
+    def hardware_of(self, dash_id, device_id):
+        return [h for h in self.hardware if h.dash.id == dash_id and h.device.id == device_id]
+
+    def has_hardware_on(self, dash_id):
+        return any(h.dash.id == dash_id for h in self.hardware)
+
+
+class Hub:
+    def __init__(self, config):
+        self.config = config
+        self.users = {}
+        self.tokens = {}
+        self.sessions = {}
+        self.dirty = set()
+        self.registrations_this_hour = 0
+
+    # -- accounts ---------------------------------------------------------------------------------
+    def add_user(self, user):
+        self.users[user.key] = user
+        for dash in user.profile.dashboards:
+            self.index_dashboard(user, dash)
+
+    def get_user(self, email, app_name):
+        return self.users.get((email, app_name))
+
+    def create_user(self, email, app_name, password_hash, now_ms):
+        user = User.new(email, app_name, password_hash, self.config["initial.energy"])
+        user.ip = self.config["server.host"] or None
+        user.last_modified_ts = now_ms
+        self.add_user(user)
+        self.mark_dirty(user)
+        return user
+
+    def mark_dirty(self, user):
+        self.dirty.add(user)
+
+    # -- tokens -----------------------------------------------------------------------------------
+    def index_dashboard(self, user, dash):
+        for device in dash.devices:
+            device.status = "OFFLINE"
+            if device.token:
+                self.tokens[device.token] = TokenRef(user, dash, device)
+
+    def unindex_dashboard(self, dash):
+        for device in dash.devices:
+            self.forget_token(device)
+
+    def assign_token(self, user, dash, device):
+        self.forget_token(device)
+        device.token = new_token()
+        self.tokens[device.token] = TokenRef(user, dash, device)
+        return device.token
+
+    def forget_token(self, device):
+        if device.token and device.token in self.tokens:
+            del self.tokens[device.token]
+
+    def resolve_token(self, token):
+        return self.tokens.get(token)
+
+    # -- sessions ---------------------------------------------------------------------------------
+    def session(self, user):
+        session = self.sessions.get(user.key)
+        if session is None:
+            session = self.sessions[user.key] = UserSession(user)
+        return session
+
+    def existing_session(self, user):
+        return self.sessions.get(user.key)
+
+    def drop_if_empty(self, session):
+        if not session.apps and not session.hardware:
+            self.sessions.pop(session.user.key, None)
+
+    def close_hardware(self, user, dash_id, device_id=None):
+        """Close the hardware connections of a dashboard (or one device of it)."""
+        session = self.existing_session(user)
+        if session is None:
+            return
+        for hw in list(session.hardware):
+            if hw.dash.id == dash_id and (device_id is None or hw.device.id == device_id):
+                hw.close("device removed or token changed")

@@ -1,0 +1,248 @@
+"""The server: listeners, sessions' entry and exit, routing between apps and devices, and jobs.
+
+Owns: the reactor, the hub, the profile store, the worker pool and the listening sockets. Handlers
+call the routing methods here (`forward_to_apps`, `device_logged_in`, ...); nothing here parses.
+"""
+import logging
+import socket
+import time
+
+from .codec import frames, sniffer
+from .codec.commands import Command, MsgId
+from .handlers.app import AppSession
+from .handlers.hardware import HardwareSession, mark_offline, mark_online
+from .hub import Hub
+from .net.connection import Connection
+from .net.listener import Listener
+from .net.reactor import Reactor
+from .net.workers import WorkerPool
+from .sniffer_protocol import HttpNotAvailable, Sniffer
+from .store import ProfileStore
+
+log = logging.getLogger("blynklite")
+
+PLAIN, TLS_SHARED, TLS_HARDWARE = "plain", "tls", "hardware-tls"
+IDLE_SWEEP_PERIOD = 1.0
+HOUR = 3600.0
+
+
+class Server:
+    def __init__(self, config, data_folder, tls_context):
+        self.config = config
+        self.reactor = Reactor()
+        self.hub = Hub(config)
+        self.store = ProfileStore(data_folder)
+        self.workers = WorkerPool(self.reactor, config["blocking.processor.thread.pool.limit"],
+                                  config["notifications.queue.limit"])
+        self.tls_context = tls_context
+        self.stats = [0] * 256
+        self.connections = set()
+        self.listeners = []
+        self._saving = set()
+        self._registrations = 0
+        self._host = None
+
+    # -- start and stop ---------------------------------------------------------------------------
+    def load_users(self):
+        for user in self.store.load_all():
+            user.ip = self.public_host()
+            self.hub.add_user(user)
+        return len(self.hub.users)
+
+    def listen(self):
+        address = self.config["listen.address"]
+        ports = ((self.config["http.port"], PLAIN), (self.config["https.port"], TLS_SHARED),
+                 (self.config["hardware.ssl.port"], TLS_HARDWARE))
+        for port, kind in ports:
+            if port:
+                self.listeners.append(Listener(self.reactor, address, port, kind, self.on_accept))
+        self.reactor.call_every(IDLE_SWEEP_PERIOD, self.close_idle_connections)
+        self.reactor.call_every(self.config["profile.save.worker.period"] / 1000, self.save_changed)
+        self.reactor.call_every(HOUR, self._reset_registration_window)
+
+    def shutdown(self):
+        for listener in self.listeners:
+            listener.close()
+        for conn in list(self.connections):
+            conn.close("server shutting down")
+        self._drain_closing_connections()
+        self.save_changed(synchronous=True)
+        self.workers.shutdown(wait=True)
+
+    def _drain_closing_connections(self, limit=1.0):
+        deadline = time.monotonic() + limit
+        while any(not c.closed for c in self.connections) and time.monotonic() < deadline:
+            self.reactor.run_once()
+        for conn in self.connections:
+            conn.abort("server shut down")
+
+    # -- accepting --------------------------------------------------------------------------------
+    def on_accept(self, sock, peer, kind):
+        context = self.tls_context if kind != PLAIN else None
+        conn = Connection(self.reactor, sock, peer, kind, context)
+        conn.protocol = Sniffer(self, conn, app_allowed=(kind == TLS_SHARED))
+        self.connections.add(conn)
+
+    def new_session(self, kind, conn):
+        if kind == sniffer.HTTP:
+            return HttpNotAvailable(conn)
+        if kind == sniffer.HARDWARE:
+            return HardwareSession(self, conn)
+        return AppSession(self, conn)
+
+    def close_idle_connections(self):
+        now = self.reactor.now
+        for conn in list(self.connections):
+            if conn.closed:
+                self.connections.discard(conn)
+            elif conn.idle_timeout and now - conn.last_read > conn.idle_timeout:
+                log.info("%s idle for %ss; closing", conn, conn.idle_timeout)
+                conn.abort("read idle timeout")
+                self.connections.discard(conn)
+
+    # -- devices ----------------------------------------------------------------------------------
+    def device_logged_in(self, session, ref, msg_id):
+        user, dash, device = ref.user, ref.dash, ref.device
+        session.user, session.dash, session.device = user, dash, device
+        session.prefix = f"{dash.id}-{device.id}\0".encode()
+        session.buff_in = (device.hardware_info or {}).get("buffIn", 0)
+        user_session = self.hub.session(user)
+        user_session.hardware.append(session)
+        ip = session.conn.peer[0] if self.config["allow.store.ip"] else None
+        mark_online(device, self.reactor.wall_ms, ip)
+        self.hub.mark_dirty(user)
+        session.ok(msg_id)
+        if dash.is_active:
+            modes = dash.pin_modes(device.id)
+            if modes:
+                session.deliver(Command.HARDWARE, MsgId.PIN_MODE, modes.encode())
+        body = f"{dash.id}-{device.id}".encode()
+        for app in user_session.apps_seeing(dash.id):
+            app.send(Command.HARDWARE_CONNECTED, msg_id, body)
+        log.info("%s hardware joined.", user.email)
+
+    def device_went_offline(self, session):
+        user, dash, device = session.user, session.dash, session.device
+        user_session = self.hub.existing_session(user)
+        if user_session is None:
+            return
+        if session in user_session.hardware:
+            user_session.hardware.remove(session)
+        if not user_session.hardware_of(dash.id, device.id):
+            mark_offline(device, self.reactor.wall_ms)
+            self.hub.mark_dirty(user)
+        if dash.is_active and not dash.is_notifications_off:
+            body = f"{dash.id}-{device.id}".encode()
+            for app in user_session.apps:
+                app.send(Command.DEVICE_OFFLINE, MsgId.DEVICE_OFFLINE, body)
+        self.hub.drop_if_empty(user_session)
+        log.info("%s hardware left.", user.email)
+
+    # -- apps -------------------------------------------------------------------------------------
+    def app_joined(self, session):
+        user = session.user
+        user_session = self.hub.session(user)
+        user_session.apps.append(session)
+        user.last_logged_at = self.reactor.wall_ms
+        if self.config["allow.store.ip"]:
+            user.last_logged_ip = session.conn.peer[0]
+        self.hub.mark_dirty(user)
+        self._tell_devices(user_session, b"acon")
+        log.info("%s %s-app (%s-%s) joined.", user.email, user.app_name, session.os_name, session.version)
+
+    def app_left(self, session):
+        user_session = self.hub.existing_session(session.user)
+        if user_session is None:
+            return
+        if session in user_session.apps:
+            user_session.apps.remove(session)
+        self._tell_devices(user_session, b"adis")
+        self.hub.drop_if_empty(user_session)
+
+    def _tell_devices(self, user_session, what):
+        for hw in user_session.hardware:
+            if hw.dash.is_active and hw.dash.is_app_connected_on:
+                hw.deliver(Command.BLYNK_INTERNAL, MsgId.INTERNAL, what)
+
+    # -- routing ----------------------------------------------------------------------------------
+    def forward_to_apps(self, user, dash_id, command, msg_id, body):
+        user_session = self.hub.sessions.get(user.key)
+        if user_session is None or not user_session.apps:
+            return
+        frame = frames.APP.message(command, msg_id, body)
+        for app in user_session.apps:
+            if (app.share_dash_id is None or app.share_dash_id == dash_id) and app.conn.writable:
+                app.conn.write(frame)
+
+    def echo_to_other_apps(self, sender, command, msg_id, body):
+        user_session = self.hub.session(sender.user)
+        for app in user_session.apps:
+            if app is not sender and app.conn.writable:
+                app.send(command, msg_id, body)
+
+    # -- misc -------------------------------------------------------------------------------------
+    def public_host(self):
+        if self._host is None:
+            self._host = self.config["server.host"] or detect_host(self.config["net.interface"])
+        return self._host
+
+    def registration_allowed(self):
+        self._registrations += 1
+        return self._registrations <= self.config["hourly.registrations.limit"]
+
+    def _reset_registration_window(self):
+        self._registrations = 0
+
+    # -- saving -----------------------------------------------------------------------------------
+    def save_changed(self, synchronous=False):
+        """Write every changed profile: serialised here, written (fsync and all) on a worker."""
+        pending = [u for u in self.hub.dirty if u not in self._saving]
+        self.hub.dirty.difference_update(pending)
+        for user in pending:
+            data = self.store.serialize(user)
+            if synchronous:
+                self._write_now(user, data)
+                continue
+            self._saving.add(user)
+            submitted = self.workers.submit(self.store.write, user.email, user.app_name, data,
+                                            on_done=lambda _r, error, u=user: self._saved(u, error))
+            if not submitted:
+                self._saving.discard(user)
+                self.hub.dirty.add(user)
+
+    def _write_now(self, user, data):
+        try:
+            self.store.write(user.email, user.app_name, data)
+        except OSError as error:
+            log.error("could not save profile of %s: %s", user.email, error)
+
+    def _saved(self, user, error):
+        self._saving.discard(user)
+        if error is not None:
+            log.error("could not save profile of %s: %s; will retry", user.email, error)
+            self.hub.dirty.add(user)
+
+
+def detect_host(interface_prefix):
+    """IPv4 of the first interface named like `net.interface`, else the host's address."""
+    try:
+        for _, name in socket.if_nameindex():
+            if name.startswith(interface_prefix):
+                address = _ipv4_of(name)
+                if address:
+                    return address
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
+
+
+def _ipv4_of(interface):
+    try:
+        import fcntl
+        import struct
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            packed = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", interface[:15].encode()))
+        return socket.inet_ntoa(packed[20:24])
+    except (OSError, ImportError):
+        return None
+
