@@ -86,6 +86,7 @@ DEFAULTS: dict[str, bool | int | str] = {
     "allow.store.ip": True,
     "product.name": "Blynk",
     "vendor.email": "",
+    "allowed.users.list": "",  # comma-separated e-mails allowed to register; empty = anyone
     # --- administration
     "admin.rootPath": "/admin",
     # Upstream ships 0.0.0.0/0,::/0 (the whole world); we ship loopback and private networks only.

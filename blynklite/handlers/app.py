@@ -83,6 +83,10 @@ def register(session, msg_id, text):
     hub = session.server.hub
     if hub.get_user(email, app_name) is not None:
         raise StatusError(Status.USER_ALREADY_REGISTERED)
+    allowed = session.server.config["allowed.users.list"]
+    if allowed and email not in {e.strip().lower() for e in allowed.split(",") if e.strip()}:
+        log.warning("%s is not in allowed.users.list; registration refused", email)
+        raise not_allowed("not in allowed.users.list")
     if not session.server.registration_allowed():
         raise not_allowed("hourly registration limit reached")
     hub.create_user(email, app_name, password_hash, session.server.reactor.wall_ms)
