@@ -8,7 +8,7 @@ import socket
 import time
 
 from .codec import frames, sniffer
-from .codec.commands import Command, MsgId
+from .codec.commands import Command, MsgId, Status
 from .handlers.app import AppSession
 from .handlers.hardware import HardwareSession, mark_offline, mark_online
 from .hub import Hub
@@ -111,11 +111,13 @@ class Server:
         ip = session.conn.peer[0] if self.config["allow.store.ip"] else None
         mark_online(device, self.reactor.wall_ms, ip)
         self.hub.mark_dirty(user)
-        session.ok(msg_id)
-        if dash.is_active:
-            modes = dash.pin_modes(device.id)
-            if modes:
-                session.deliver(Command.HARDWARE, MsgId.PIN_MODE, modes.encode())
+        reply = frames.HARDWARE.response(msg_id, Status.OK)
+        modes = dash.pin_modes(device.id) if dash.is_active else None
+        if modes and session.fits(modes.encode()):
+            # One write for both: blynklib reads one frame per recv() and drops the rest, and
+            # would take a `pm` arriving on its own for the answer to its info message.
+            reply += frames.HARDWARE.message(Command.HARDWARE, MsgId.PIN_MODE, modes.encode())
+        session.conn.write(reply)
         body = f"{dash.id}-{device.id}".encode()
         for app in user_session.apps_seeing(dash.id):
             app.send(Command.HARDWARE_CONNECTED, msg_id, body)
