@@ -621,3 +621,15 @@ def test_reconnect_after_server_restart_keeps_stored_value(server, account, devi
     unexpected = [e for e in device.errors if not any(k in e for k in ("BrokenPipe", "ConnectionReset",
                                                                           "ConnectionAborted", "OSError"))]
     assert not unexpected, device.describe()
+
+
+def test_login_with_pin_modes_keeps_library_online(server, account, devices, lib):
+    """A digital widget makes the server send `pm` right after the login OK. blynklib reads one frame
+    per recv(); if `pm` arrived on its own it would take it for the answer to its info message."""
+    widget = '{"type":"BUTTON","id":7,"x":0,"y":0,"width":1,"height":1,"deviceId":%d,"pinType":"DIGITAL","pin":5}'
+    _, _, status = account.app.request(33, f"{account.dash_id}\0" + widget % account.device_id)
+    assert status == STATUS_OK
+    runner = connect_device(server, account, devices, lib, server.hw_port)
+    check_info_acknowledged(server, runner)
+    check_device_write(server, account, runner, 6, "on")
+    assert_no_library_errors(runner)
