@@ -24,6 +24,7 @@ log = logging.getLogger("blynklite")
 PLAIN, TLS_SHARED, TLS_HARDWARE = "plain", "tls", "hardware-tls"
 IDLE_SWEEP_PERIOD = 1.0
 HOUR = 3600.0
+DAY = 24 * HOUR
 
 
 class Server:
@@ -39,6 +40,7 @@ class Server:
         self.connections = set()
         self.listeners = []
         self._saving = set()
+        self._next_backup = 0.0
         self._registrations = 0
         self._host = None
 
@@ -200,6 +202,9 @@ class Server:
         """Write every changed profile: serialised here, written (fsync and all) on a worker."""
         pending = [u for u in self.hub.dirty if u not in self._saving]
         self.hub.dirty.difference_update(pending)
+        if pending and not synchronous and self.reactor.now >= self._next_backup:
+            self._next_backup = self.reactor.now + DAY
+            self._backup_all()
         for user in pending:
             data = self.store.serialize(user)
             if synchronous:
@@ -211,6 +216,15 @@ class Server:
             if not submitted:
                 self._saving.discard(user)
                 self.hub.dirty.add(user)
+
+    def _backup_all(self):
+        """Once a day, when something changed, every profile goes to backup/ (storage.md §2)."""
+        snapshot = [(u.email, u.app_name, self.store.serialize(u)) for u in self.hub.users.values()]
+
+        def write_all():
+            for email, app_name, data in snapshot:
+                self.store.write_backup(email, app_name, data)
+        self.workers.submit(write_all)
 
     def _write_now(self, user, data):
         try:

@@ -1,9 +1,11 @@
 """Profile files in the data folder: `<email>.<appName>.user`, JSON in the Java server's shape.
 
-Owns: reading every profile at start, writing changed ones atomically. Never leaves an empty or
-half-written file: a save writes a temp file, fsyncs it, renames it over the old one and fsyncs the
-folder. A file that does not parse is reported and skipped, never overwritten, so nothing is lost.
+Owns: reading every profile at start, writing changed ones atomically, daily backups in `backup/`.
+Never leaves an empty or half-written file: a save writes a temp file, fsyncs it, renames it over the
+old one and fsyncs the folder. A file that does not parse is reported and left on disk untouched; the
+newest backup of it is loaded instead, as upstream does (spec/storage.md §2).
 """
+import datetime
 import json
 import logging
 import os
@@ -22,6 +24,7 @@ def user_file_name(email, app_name):
 class ProfileStore:
     def __init__(self, data_folder):
         self.folder = data_folder
+        self.backup_folder = os.path.join(data_folder, "backup")
         os.makedirs(data_folder, exist_ok=True)
 
     def load_all(self):
@@ -30,7 +33,7 @@ class ProfileStore:
             path = os.path.join(self.folder, name)
             if not name.endswith(SUFFIX) or not os.path.isfile(path):
                 continue
-            user = self._load(path)
+            user = self._load(path) or self._load_backup(name)
             if user is not None:
                 users.append(user)
         return users
@@ -43,6 +46,24 @@ class ProfileStore:
             log.error("cannot load profile %s: %s; the file is left untouched", path, error)
             return None
 
+    def _load_backup(self, file_name):
+        if not os.path.isdir(self.backup_folder):
+            return None
+        backups = sorted(b for b in os.listdir(self.backup_folder) if b.startswith(file_name + "."))
+        for backup in reversed(backups):
+            user = self._load(os.path.join(self.backup_folder, backup))
+            if user is not None:
+                log.warning("loaded %s from its backup %s", file_name, backup)
+                return user
+        return None
+
+    def write_backup(self, email, app_name, data, day=None):
+        """`backup/<email>.<appName>.user.<yyyy-MM-dd>`, written as atomically as the profile."""
+        day = day or datetime.date.today().isoformat()
+        os.makedirs(self.backup_folder, exist_ok=True)
+        name = f"{user_file_name(email, app_name)}.{day}"
+        return _write_atomically(self.backup_folder, os.path.join(self.backup_folder, name), data)
+
     @staticmethod
     def serialize(user):
         return json.dumps(user.to_json(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -50,18 +71,22 @@ class ProfileStore:
     def write(self, email, app_name, data):
         """Atomically replace one profile file with `data` (bytes). Safe to call from a worker."""
         path = os.path.join(self.folder, user_file_name(email, app_name))
-        temp = f"{path}.{os.getpid()}.tmp"
-        try:
-            with open(temp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            _remove_quietly(temp)
-            raise
-        _fsync_folder(self.folder)
-        return path
+        return _write_atomically(self.folder, path, data)
+
+
+def _write_atomically(folder, path, data):
+    temp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(temp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        _remove_quietly(temp)
+        raise
+    _fsync_folder(folder)
+    return path
 
 
 def _fsync_folder(folder):
