@@ -1,16 +1,14 @@
 """`python3 -m blynklite [-dataFolder DIR] [-serverConfig FILE] ...`: run the server."""
+import base64
 import logging
-import logging.handlers
 import os
-import secrets
 import signal
 import sys
-import tempfile
 import time
 
 from . import __version__
 from .certs import CertificateError, build_server_context
-from .client import password_hash
+from .passwords import password_hash
 from .config import ConfigError, load_config
 
 log = logging.getLogger("blynklite")
@@ -58,7 +56,8 @@ def setup_logging(config):
     folder = config["logs.folder"] or "./logs"
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "blynk.log")
-    handler = logging.handlers.TimedRotatingFileHandler(path, when="midnight", backupCount=14,
+    from logging.handlers import TimedRotatingFileHandler
+    handler = TimedRotatingFileHandler(path, when="midnight", backupCount=14,
                                                         encoding="utf-8")
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
@@ -71,6 +70,7 @@ def setup_logging(config):
 def resolve_data_folder(config):
     folder = config["data.folder"]
     if not folder:
+        import tempfile
         folder = os.path.join(tempfile.gettempdir(), "blynk")
         log.warning("data.folder is not set; profiles go to %s", folder)
     os.makedirs(folder, exist_ok=True)
@@ -84,7 +84,7 @@ def ensure_admin(server, config):
     email = config["admin.email"].strip().lower()
     if server.hub.get_user(email, "Blynk") is not None:
         return None
-    password = config["admin.pass"] or secrets.token_urlsafe(18)
+    password = config["admin.pass"] or base64.urlsafe_b64encode(os.urandom(18)).decode()
     user = server.hub.create_user(email, "Blynk", password_hash(password, email), server.reactor.wall_ms)
     user.is_super_admin = True
     server.save_changed(synchronous=True)

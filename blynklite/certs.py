@@ -23,7 +23,6 @@ import os
 import re
 import socket
 import ssl
-import subprocess
 import sys
 import time
 
@@ -110,6 +109,7 @@ def generate_self_signed(out_dir: str, names, ips, days: int | None = None,
         argv += ["--ip", ip]
     if days is not None:
         argv += ["--days", str(days)]
+    import subprocess  # only at first start: keeps the idle server small
     env = dict(os.environ)
     env["PYTHONPATH"] = package_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     try:

@@ -37,6 +37,7 @@ import zlib
 
 from blynklite.codec.commands import Command, Status, command_name
 from blynklite.codec.frames import APP, ProtocolError, app_decoder
+from blynklite.passwords import password_hash  # noqa: F401 (part of the client API)
 
 SEP = "\0"
 MAX_MSG_ID = 0xFFFF
@@ -61,12 +62,6 @@ _STATUS_NAMES = {v: k for k, v in vars(Status).items() if k.isupper()}
 def status_name(status):
     """`USER_NOT_AUTHENTICATED (5)`: how statuses are shown to people."""
     return f"{_STATUS_NAMES.get(status, 'STATUS')} ({status})"
-
-
-def password_hash(password, email):
-    """Base64(SHA-256(password ‖ SHA-256(lowercase(email)))) — what the app sends instead of a password."""
-    salt = hashlib.sha256(email.lower().encode("utf-8")).digest()
-    return base64.b64encode(hashlib.sha256(password.encode("utf-8") + salt).digest()).decode("ascii")
 
 
 class ClientError(Exception):

@@ -16,12 +16,10 @@ values. Upstream looks next to the jar instead; a Python package has no such fol
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import re
 import sys
-from typing import Callable, Mapping
 
 # Every server.properties key with its shipped default (spec/config.md section 2), whose Python
 # type is the key's type.
@@ -132,7 +130,6 @@ usage: python -m blynklite [options]
   -h, --help           show this text
 """
 
-Warn = Callable[[str], None]
 
 
 class ConfigError(Exception):
@@ -210,13 +207,14 @@ def _read_properties(path: str) -> dict[str, str]:
 # ---------------------------------------------------------------- typed values
 
 
-def _convert(key: str, text: str, origin: str, warn: Warn) -> bool | int | str | None:
+def _convert(key: str, text: str, origin: str, warn) -> bool | int | str | None:
     """The typed value of ``key=text``, or None when an empty value means "use the default"."""
     default = DEFAULTS.get(key)
     if default is None:
         if key in REPLACED_KEYS:
             warn(f"{origin}: {key} is ignored since upstream 0.41; use {REPLACED_KEYS[key]}")
         else:
+            import difflib
             close = difflib.get_close_matches(key, DEFAULTS, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             warn(f"{origin}: unknown key {key}{hint}; it is ignored")
@@ -240,7 +238,7 @@ def _convert(key: str, text: str, origin: str, warn: Warn) -> bool | int | str |
     return number
 
 
-def _apply(values: dict, props: Mapping[str, object], origin: str, warn: Warn) -> None:
+def _apply(values: dict, props: Mapping[str, object], origin: str, warn) -> None:
     for key, text in props.items():
         if not isinstance(text, str):  # typed overrides given to ServerConfig()
             text = str(text).lower() if isinstance(text, bool) else str(text)
@@ -268,7 +266,7 @@ class ServerConfig:
         mail: dict[str, str] | None = None,
         sms: dict[str, str] | None = None,
         restore: bool = False,
-        warn: Warn = _default_warn,
+        warn = _default_warn,
     ) -> None:
         self._values: dict[str, bool | int | str] = dict(DEFAULTS)
         _apply(self._values, overrides or {}, "overrides", warn)
@@ -331,7 +329,7 @@ def _find_file(options: dict[str, str], option: str, name: str, cwd: str) -> str
     return path if os.path.isfile(path) else None
 
 
-def load_config(argv: list[str], cwd: str | None = None, warn: Warn | None = None) -> ServerConfig:
+def load_config(argv: list[str], cwd: str | None = None, warn=None) -> ServerConfig:
     """Build the configuration from ``argv`` (without the program name) and files in ``cwd``."""
     warn = warn or _default_warn
     cwd = os.getcwd() if cwd is None else cwd

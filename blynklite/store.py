@@ -5,10 +5,10 @@ Never leaves an empty or half-written file: a save writes a temp file, fsyncs it
 old one and fsyncs the folder. A file that does not parse is reported and left on disk untouched; the
 newest backup of it is loaded instead, as upstream does (spec/storage.md §2).
 """
-import datetime
 import json
 import logging
 import os
+import time
 
 from .model.user import User
 
@@ -59,7 +59,7 @@ class ProfileStore:
 
     def write_backup(self, email, app_name, data, day=None):
         """`backup/<email>.<appName>.user.<yyyy-MM-dd>`, written as atomically as the profile."""
-        day = day or datetime.date.today().isoformat()
+        day = day or time.strftime("%Y-%m-%d")
         os.makedirs(self.backup_folder, exist_ok=True)
         name = f"{user_file_name(email, app_name)}.{day}"
         return _write_atomically(self.backup_folder, os.path.join(self.backup_folder, name), data)

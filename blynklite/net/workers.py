@@ -4,7 +4,6 @@ Results come back to the reactor thread through `call_soon_threadsafe`; workers 
 model or a connection. Threads start lazily, so an idle server pays for none.
 """
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
 log = logging.getLogger("blynklite.workers")
 
@@ -28,6 +27,7 @@ class WorkerPool:
                         getattr(work, "__name__", work))
             return False
         if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
             self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="blynk-worker")
         self.queued += 1
         future = self._executor.submit(work, *args)
