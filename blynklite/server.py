@@ -108,7 +108,7 @@ class Server:
         session.user, session.dash, session.device = user, dash, device
         session.prefix = f"{dash.id}-{device.id}\0".encode()
         session.buff_in = (device.hardware_info or {}).get("buffIn", 0)
-        user_session = self.hub.session(user)
+        user_session = session.user_session = self.hub.session(user)
         user_session.hardware.append(session)
         ip = session.conn.peer[0] if self.config["allow.store.ip"] else None
         mark_online(device, self.reactor.wall_ms, ip)
@@ -177,6 +177,14 @@ class Server:
         for app in user_session.apps:
             if (app.share_dash_id is None or app.share_dash_id == dash_id) and app.conn.writable:
                 app.conn.write(frame)
+
+    def forward_frame_to_apps(self, user_session, dash_id, command, msg_id, prefix, body):
+        """The hot-path twin of forward_to_apps: the frame is built in one allocation."""
+        frame = b"".join((frames.APP_HEADER.pack(command, msg_id, len(prefix) + len(body)), prefix, body))
+        for app in user_session.apps:
+            conn = app.conn
+            if (app.share_dash_id is None or app.share_dash_id == dash_id) and conn.writable:
+                conn.write(frame)
 
     def echo_to_other_apps(self, sender, command, msg_id, body):
         user_session = self.hub.session(sender.user)

@@ -62,14 +62,21 @@ class BinarySession:
 
     def data_received(self, data):
         conn = self.conn
+        meter = self.meter
+        stats = self.stats
+        handle = self.handle
         try:
             for command, msg_id, size, body in self.decoder.feed(data):
                 if conn.closed:
                     return
-                if self._over_quota(msg_id):
-                    continue
-                self.stats[command] += 1
-                self.handle(command, msg_id, size, body)
+                # Inline fast case of the quota check: within the current second and under the limit.
+                if meter.rate > self.quota_limit or self.server.reactor.now >= meter.next_tick:
+                    if self._over_quota(msg_id):
+                        continue
+                else:
+                    meter.count += 1
+                stats[command] += 1
+                handle(command, msg_id, size, body)
         except ProtocolError as error:
             log.info("%s: %s; closing", self.describe(), error)
             conn.abort(str(error))

@@ -26,8 +26,8 @@ INFO_KEYS = {"ver": "blynkVersion", "fw": "version", "dev": "boardType", "cpu": 
 
 
 class HardwareSession(BinarySession):
-    __slots__ = ("user", "dash", "device", "prefix", "buff_in", "bridges", "login_msg_id",
-                 "notify_times")
+    __slots__ = ("user", "dash", "device", "prefix", "buff_in", "bridges", "notify_times",
+                 "user_session", "pin_heads")
 
     def __init__(self, server, conn):
         super().__init__(server, conn, frames.hardware_decoder(), frames.HARDWARE)
@@ -36,6 +36,8 @@ class HardwareSession(BinarySession):
         self.buff_in = 0
         self.bridges = None
         self.notify_times = None
+        self.user_session = None
+        self.pin_heads = None
         conn.idle_timeout = idle_timeout(server.config["hard.socket.idle.timeout"])
 
     handlers = {Command.LOGIN: None, Command.HARDWARE_LOGIN: None}  # replaced below
@@ -92,20 +94,47 @@ def login(session, msg_id, text):
     session.server.device_logged_in(session, ref, msg_id)
 
 
+MAX_CACHED_PIN_HEADS = 1024
+
+
 def hardware_write(session, msg_id, body):
+    """The hot path: store the value, forward the device's bytes to the apps of an active dashboard."""
     if len(body) < 4:
         raise illegal_command("body too short")
     if body[1] != 0x77:   # 'w': reads and anything else are ignored
         return
-    pin_type, pin, value = pins.parse_write(str(body, "utf-8", "replace"))
-    server = session.server
-    dash = session.dash
-    device = session.device
-    pins.store_value(session.user, dash, device.id, pin_type, pin, value)
-    dash.updated_at = device.data_received_at = server.reactor.wall_ms
-    server.hub.dirty.add(session.user)
-    if dash.is_active:
-        server.forward_to_apps(session.user, dash.id, Command.HARDWARE, msg_id, session.prefix + body)
+    raw = bytes(body)
+    value_at = raw.find(b"\0", raw.find(b"\0") + 1) + 1
+    pin = _pin_head(session, raw[:value_at])
+    value = raw[value_at:].decode("utf-8", "replace")
+    if not value_at or not value:
+        raise illegal_command("a pin write needs a pin and a value")
+    user, dash = session.user, session.dash
+    matched = dash.matching_streams(session.device.id, pin[0], pin[1])
+    if matched:
+        pins.store_in_widgets(dash, matched, value)
+    else:
+        user.profile.pins_storage[pin[2]] = value
+    dash.updated_at = session.device.data_received_at = session.server.reactor.wall_ms
+    session.server.hub.dirty.add(user)
+    if dash.is_active and session.user_session.apps:
+        session.server.forward_frame_to_apps(session.user_session, dash.id, Command.HARDWARE, msg_id,
+                                             session.prefix, raw)
+
+
+def _pin_head(session, head):
+    """`vw\0<pin>\0` → (pin type, pin, pinsStorage key), parsed once per connection and pin."""
+    heads = session.pin_heads
+    if heads is None:
+        heads = session.pin_heads = {}
+    entry = heads.get(head)
+    if entry is None:
+        pin_type, pin, _ = pins.parse_write(head.decode("utf-8", "replace") + "?")
+        entry = (pin_type, pin, pins.storage_key(session.dash.id, session.device.id, pin_type, pin))
+        if len(heads) >= MAX_CACHED_PIN_HEADS:
+            heads.clear()
+        heads[head] = entry
+    return entry
 
 
 def hardware_sync(session, msg_id, text):

@@ -19,11 +19,15 @@ def storage_key(dash_id, device_id, pin_type, pin):
 def store_value(user, dash, device_id, pin_type, pin, value):
     matched = dash.matching_streams(device_id, pin_type, pin)
     if matched:
-        memory = dash.memory
-        for widget, stream in matched:
-            W.store_value(widget, stream, value, memory)
+        store_in_widgets(dash, matched, value)
     else:
         user.profile.pins_storage[storage_key(dash.id, device_id, pin_type, pin)] = value
+
+
+def store_in_widgets(dash, matched, value):
+    memory = dash.memory
+    for widget, stream in matched:
+        W.store_value(widget, stream, value, memory)
 
 
 def stored_entries(user, dash_id, device_id=None):
