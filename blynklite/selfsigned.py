@@ -25,6 +25,8 @@ the certificate, so a reader that finds the certificate finds its key next to it
 import os
 import sys
 
+from blynklite.atomicfile import fsync_folder, write_atomically
+
 CERT_FILE = "blynklite-selfsigned.crt"
 KEY_FILE = "blynklite-selfsigned.key"
 
@@ -48,39 +50,6 @@ class GenerationError(Exception):
 
 class NoBackendError(GenerationError):
     """Neither cryptography nor openssl can be used."""
-
-
-def _write_atomically(path: str, data: bytes, mode: int) -> None:
-    import tempfile
-
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)  # created 0600
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _fsync_directory(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return  # not possible on every platform; the renames are still atomic
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _common_name(dns_names: list[str]) -> str:
@@ -227,9 +196,9 @@ def generate(out_dir: str, dns_names: list[str], ips: list[str], days: int = DEF
         raise GenerationError("the generated files are not PEM")
     cert_path = os.path.join(out_dir, CERT_FILE)
     key_path = os.path.join(out_dir, KEY_FILE)
-    _write_atomically(key_path, key_pem, 0o600)
-    _write_atomically(cert_path, cert_pem, 0o644)
-    _fsync_directory(out_dir)
+    write_atomically(key_path, key_pem, 0o600)
+    write_atomically(cert_path, cert_pem, 0o644)
+    fsync_folder(out_dir)
     return cert_path, key_path
 
 

@@ -10,6 +10,7 @@ import logging
 import os
 import time
 
+from .atomicfile import write_atomically
 from .model.user import User
 
 log = logging.getLogger("blynklite.store")
@@ -62,7 +63,7 @@ class ProfileStore:
         day = day or time.strftime("%Y-%m-%d")
         os.makedirs(self.backup_folder, exist_ok=True)
         name = f"{user_file_name(email, app_name)}.{day}"
-        return _write_atomically(self.backup_folder, os.path.join(self.backup_folder, name), data)
+        return write_atomically(os.path.join(self.backup_folder, name), data, 0o600)
 
     @staticmethod
     def serialize(user):
@@ -71,39 +72,4 @@ class ProfileStore:
     def write(self, email, app_name, data):
         """Atomically replace one profile file with `data` (bytes). Safe to call from a worker."""
         path = os.path.join(self.folder, user_file_name(email, app_name))
-        return _write_atomically(self.folder, path, data)
-
-
-def _write_atomically(folder, path, data):
-    temp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(temp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        _remove_quietly(temp)
-        raise
-    _fsync_folder(folder)
-    return path
-
-
-def _fsync_folder(folder):
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _remove_quietly(path):
-    try:
-        os.remove(path)
-    except OSError:
-        pass
+        return write_atomically(path, data, 0o600)
