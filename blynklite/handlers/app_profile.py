@@ -9,7 +9,7 @@ from ..codec.commands import (Command, Status, StatusError, illegal_body, illega
                               not_allowed)
 from ..model import widgets as W
 from ..model.dashboard import DashBoard
-from ..model.device import Device
+from ..model.device import UPDATABLE, Device
 from . import pins
 
 log = logging.getLogger("blynklite.app")
@@ -193,12 +193,17 @@ def _keep_values(old, new):
             new_stream["value"] = old_stream["value"]
 
 
-def delete_widget(session, msg_id, text):
+def _dash_and_id(session, text, parse_id=parse_int):
+    """`dashId\0id` bodies: the dashboard and the parsed second id."""
     parts = split(text)
     if len(parts) < 2:
-        raise illegal_command("deleteWidget needs dash and widget id")
-    dash = _dash(session, parse_int(parts[0]))
-    widget = dash.widget(_parse_long(parts[1]))
+        raise illegal_command("expected dashId and an id")
+    return _dash(session, parse_int(parts[0])), parse_id(parts[1])
+
+
+def delete_widget(session, msg_id, text):
+    dash, widget_id = _dash_and_id(session, text, _parse_long)
+    widget = dash.widget(widget_id)
     if widget is None:
         raise illegal_command("no such widget")
     removed = [widget]
@@ -249,18 +254,15 @@ def update_device(session, msg_id, text):
     device = dash.device(incoming.id)
     if device is None:
         raise illegal_body("no such device")
-    for attr in ("name", "vendor", "board_type", "address", "connection_type", "icon_name", "is_user_icon"):
+    for attr in UPDATABLE:
         setattr(device, attr, getattr(incoming, attr))
     _touch(session, dash)
     session.ok(msg_id)
 
 
 def delete_device(session, msg_id, text):
-    parts = split(text)
-    if len(parts) < 2:
-        raise illegal_command("deleteDevice needs dash and device id")
-    dash = _dash(session, parse_int(parts[0]))
-    device = dash.device(parse_int(parts[1]))
+    dash, device_id = _dash_and_id(session, text)
+    device = dash.device(device_id)
     if device is None:
         raise illegal_command("no such device")
     user = session.user
@@ -283,10 +285,8 @@ def get_devices(session, msg_id, text):
 
 
 def get_device(session, msg_id, text):
-    parts = split(text)
-    if len(parts) < 2:
-        raise illegal_command("getDevice needs dash and device id")
-    device = _dash(session, parse_int(parts[0])).device(parse_int(parts[1]))
+    dash, device_id = _dash_and_id(session, text)
+    device = dash.device(device_id)
     if device is None:
         raise illegal_body("no such device")
     _reply_json(session, Command.MOBILE_GET_DEVICE, msg_id, device.to_json())

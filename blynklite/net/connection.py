@@ -140,15 +140,19 @@ class Connection:
         if self._out:
             self._queue(data)
             return
+        sent = self._try_send(data)
+        if sent is not None and sent < len(data):
+            self._queue(memoryview(data)[sent:])
+
+    def _try_send(self, data):
+        """Bytes the kernel took (0 when it would block), or None after a fatal error closed us."""
         try:
-            sent = self.sock.send(data)
+            return self.sock.send(data)
         except _AGAIN:
-            sent = 0
+            return 0
         except OSError as error:
             self.abort(f"write failed: {error.strerror or error}")
-            return
-        if sent < len(data):
-            self._queue(memoryview(data)[sent:])
+            return None
 
     def _queue(self, data):
         self._out.append(data)
@@ -164,12 +168,8 @@ class Connection:
         data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
         self._out.clear()
         self._out_size = 0
-        try:
-            sent = self.sock.send(data)
-        except _AGAIN:
-            sent = 0
-        except OSError as error:
-            self.abort(f"write failed: {error.strerror or error}")
+        sent = self._try_send(data)
+        if sent is None:
             return
         if sent < len(data):
             rest = memoryview(data)[sent:]
