@@ -15,8 +15,10 @@ from . import app_profile, pins, sync
 
 log = logging.getLogger("blynklite.app")
 
+# Upstream checks the top-level domain against IANA's list; we only ask for an alphabetic one, so a
+# local server accepts the short test addresses (`a@b.c`) its users type.
 EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                           r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}$")
+                           r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]+$")
 OUTDATED_VERSION = "1.1.1"
 OUTDATED_TEXT = ("Your app is outdated. Please update to the latest app version. "
                  "Ignoring this notice may affect your projects.")
