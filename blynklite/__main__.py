@@ -33,7 +33,7 @@ def main(argv=None):
         return 2
     from .server import Server
     server = Server(config, data_folder, tls_context)
-    count = server.load_users()
+    server.load_users()
     try:
         server.listen()
     except OSError as error:
@@ -41,7 +41,7 @@ def main(argv=None):
         log.error("cannot open the server ports: %s", error)
         return 2
     admin_line = ensure_admin(server, config)
-    print_banner(server, log_path, data_folder, count, time.monotonic() - started, admin_line)
+    print_banner(server, log_path, data_folder, time.monotonic() - started, admin_line)
     install_signal_handlers(server)
     try:
         server.reactor.run()
@@ -94,11 +94,12 @@ def ensure_admin(server, config):
     return f"Administrator account: {email}  password: {password}  (shown once; change it)"
 
 
-def print_banner(server, log_path, data_folder, users, seconds, admin_line):
+def print_banner(server, log_path, data_folder, seconds, admin_line):
     ports = ", ".join(f"{listener.port} ({listener.port_kind})" for listener in server.listeners)
-    lines = [f"Blynk Server {__version__} successfully started.",
-             f"Listening on ports {ports}.",
-             f"Data folder: {data_folder} ({users} users). Log file: {log_path}",
+    # The first line is upstream's, word for word: scripts wait for it.
+    lines = ["Blynk Server successfully started.",
+             f"blynklite {__version__}. Listening on ports {ports}.",
+             f"Data folder: {data_folder} ({len(server.hub.users)} users). Log file: {log_path}",
              f"Started in {seconds:.2f} s."]
     if admin_line:
         lines.append(admin_line)

@@ -449,7 +449,7 @@ def test_corrupt_user_file_falls_back_to_the_newest_backup(unstarted):
 
 def test_banner_admin_account_and_log_file(make_server):
     server = make_server(admin_pass="s3cret-pass")
-    assert re.search(r"^Blynk Server \S+ successfully started\.$", server.banner, re.M), server.banner
+    assert re.search(r"^Blynk Server successfully started\.$", server.banner, re.M), server.banner
     admin_line = read_stdout_line(server)
     assert admin_line is not None and ADMIN_EMAIL in admin_line, admin_line
     assert "s3cret-pass" not in admin_line     # a configured password is not echoed
