@@ -3,13 +3,13 @@
 Profile editing (dashboards, widgets, devices) lives in `app_profile`; both register handlers in
 the tables at the bottom of this module.
 """
-import hmac
 import logging
 import re
 
 from ..codec import frames
 from ..codec.body import parse_int, parse_target, split
 from ..codec.commands import Command, MsgId, Status, StatusError, illegal_body, illegal_command, not_allowed
+from ..passwords import same_hash
 from ..session import BinarySession, ping
 from . import app_profile, pins, sync
 
@@ -108,7 +108,7 @@ def login(session, msg_id, text):
         raise StatusError(Status.USER_NOT_REGISTERED)
     if not user.password:
         raise StatusError(Status.FACEBOOK_USER_LOGIN_WITH_PASS)
-    if not hmac.compare_digest(user.password.encode(), parts[1].encode()):
+    if not same_hash(user.password, parts[1]):
         log.info("%s: wrong password for %s", session.describe(), email)
         raise StatusError(Status.USER_NOT_AUTHENTICATED)
     if len(parts) >= 4:
