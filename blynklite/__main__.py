@@ -8,8 +8,8 @@ import time
 
 from . import __version__
 from .certs import CertificateError, build_server_context
-from .passwords import password_hash
 from .config import ConfigError, load_config
+from .logfile import DailyLogFile
 
 log = logging.getLogger("blynklite")
 
@@ -56,9 +56,7 @@ def setup_logging(config):
     folder = config["logs.folder"] or "./logs"
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "blynk.log")
-    from logging.handlers import TimedRotatingFileHandler
-    handler = TimedRotatingFileHandler(path, when="midnight", backupCount=14,
-                                                        encoding="utf-8")
+    handler = DailyLogFile(path)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -84,6 +82,7 @@ def ensure_admin(server, config):
     email = config["admin.email"].strip().lower()
     if server.hub.get_user(email, "Blynk") is not None:
         return None
+    from .passwords import password_hash
     password = config["admin.pass"] or base64.urlsafe_b64encode(os.urandom(18)).decode()
     user = server.hub.create_user(email, "Blynk", password_hash(password, email), server.reactor.wall_ms)
     user.is_super_admin = True
