@@ -28,6 +28,7 @@ import time
 
 from .selfsigned import CERT_FILE as SELF_SIGNED_CERT_FILE
 from .selfsigned import KEY_FILE as SELF_SIGNED_KEY_FILE
+from .selfsigned import NOT_AFTER_MARKER as SELF_SIGNED_NOT_AFTER_MARKER
 
 # Written by the built-in Let's Encrypt client; if both are in the working directory they win.
 ACME_CERT_FILE = "fullchain.crt"
@@ -175,7 +176,10 @@ def _use_self_signed(ctx: ssl.SSLContext, cfg, folder: str, log: logging.Logger)
     reused = False
     if os.path.isfile(cert_path) and os.path.isfile(key_path):
         not_after = _not_after(cert_path)
-        if not_after is not None and not_after < time.time() + RENEW_BEFORE_EXPIRY:
+        if not_after is None:
+            log.warning("TLS: the self-signed certificate %s does not say when it expires; "
+                        "generating a new one", cert_path)
+        elif not_after < time.time() + RENEW_BEFORE_EXPIRY:
             log.warning("TLS: the self-signed certificate %s has expired or expires within a day; "
                         "generating a new one", cert_path)
         else:
@@ -244,14 +248,18 @@ def _parses_as_certificate(path: str) -> bool:
 
 
 def _not_after(cert_path: str) -> float | None:
-    """The certificate's expiry as a Unix time, or None if this Python cannot tell without cryptography."""
-    decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert", None)  # stdlib, but private
-    if decode is None:
+    """Our self-signed certificate's expiry as a Unix time (its first line), or None."""
+    try:
+        with open(cert_path, "rb") as f:
+            first_line = f.readline(100)
+    except OSError:
+        return None
+    if not first_line.startswith(SELF_SIGNED_NOT_AFTER_MARKER):
         return None
     try:
-        return float(ssl.cert_time_to_seconds(decode(cert_path)["notAfter"]))
-    except Exception:
-        return None  # unreadable here; loading it will tell what is wrong
+        return float(first_line[len(SELF_SIGNED_NOT_AFTER_MARKER):])
+    except ValueError:
+        return None
 
 
 def _read_text(path: str) -> str:

@@ -24,10 +24,14 @@ the certificate, so a reader that finds the certificate finds its key next to it
 
 import os
 import sys
+import time
 
 from blynklite.atomicfile import fsync_folder, write_atomically
 
 CERT_FILE = "blynklite-selfsigned.crt"
+# Text before "-----BEGIN" is ignored by PEM readers; the server reads its certificate's expiry from
+# this first line instead of decoding the certificate, which would cost it over 1 MB of memory.
+NOT_AFTER_MARKER = b"blynklite-not-after: "
 KEY_FILE = "blynklite-selfsigned.key"
 
 DEFAULT_DAYS = 3650  # ten years: nobody renews a self-signed certificate on a Raspberry Pi
@@ -197,7 +201,8 @@ def generate(out_dir: str, dns_names: list[str], ips: list[str], days: int = DEF
     cert_path = os.path.join(out_dir, CERT_FILE)
     key_path = os.path.join(out_dir, KEY_FILE)
     write_atomically(key_path, key_pem, 0o600)
-    write_atomically(cert_path, cert_pem, 0o644)
+    not_after = int(time.time()) + days * 24 * 3600
+    write_atomically(cert_path, NOT_AFTER_MARKER + b"%d\n" % not_after + cert_pem, 0o644)
     fsync_folder(out_dir)
     return cert_path, key_path
 

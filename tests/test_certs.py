@@ -196,6 +196,19 @@ def test_expired_self_signed_certificate_is_replaced(tmp_path, cwd):
     handshake(ctx, verifying_client(data / CERT_FILE), "localhost")
 
 
+def test_self_signed_certificate_without_its_expiry_line_is_replaced(tmp_path, cwd):
+    data = tmp_path / "data"
+    build_server_context(config(), str(data), LOG, cwd=str(cwd))
+    cert = data / CERT_FILE
+    first_line, pem = cert.read_bytes().split(b"\n", 1)
+    assert first_line.startswith(b"blynklite-not-after: ")
+    cert.write_bytes(pem)
+
+    ctx = build_server_context(config(), str(data), LOG, cwd=str(cwd))
+    assert cert.read_bytes().startswith(b"blynklite-not-after: ") and not cert.read_bytes().endswith(pem)
+    handshake(ctx, verifying_client(cert), "localhost")
+
+
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl command-line tool on PATH")
 def test_openssl_fallback_writes_a_usable_pair(tmp_path, cwd):
     data = tmp_path / "data"
