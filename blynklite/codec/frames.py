@@ -123,3 +123,43 @@ class Framing:
 
 HARDWARE = Framing(HARDWARE_HEADER)
 APP = Framing(APP_HEADER)
+
+
+# -- the app websocket (/dashws, spec/framing.md §4.2): one message per websocket frame, no length --
+DASHWS_HEADER = struct.Struct(">BH")
+DASHWS_STATUS = struct.Struct(">I")
+
+
+class DashWsFraming:
+    """`command msgId body` with no length field; responses carry a 4-byte status."""
+    __slots__ = ()
+
+    def message(self, command, msg_id, body=b""):
+        return DASHWS_HEADER.pack(command, msg_id) + body
+
+    def response(self, msg_id, status):
+        return APP_HEADER.pack(Command.RESPONSE, msg_id, status)
+
+
+class DashWsDecoder:
+    """`feed(payload)` takes one whole websocket message and yields the one frame it holds."""
+    __slots__ = ()
+
+    def feed(self, payload):
+        if len(payload) < DASHWS_HEADER.size:
+            raise ProtocolError("app websocket message shorter than its 3-byte header")
+        command, msg_id = DASHWS_HEADER.unpack_from(payload)
+        if command >= Command.FIRST_INVALID:
+            raise ProtocolError(f"command code {command} is not a Blynk command")
+        if command == Command.RESPONSE:
+            if len(payload) != APP_HEADER.size:
+                raise ProtocolError("app websocket response must be 7 bytes")
+            yield command, msg_id, DASHWS_STATUS.unpack_from(payload, 3)[0], b""
+            return
+        body = memoryview(payload)[DASHWS_HEADER.size:]
+        if len(body) > APP_MAX_BODY:
+            raise ProtocolError(f"body of {len(body)} bytes exceeds the limit of {APP_MAX_BODY}")
+        yield command, msg_id, len(body), body
+
+
+DASHWS = DashWsFraming()

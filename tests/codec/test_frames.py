@@ -8,8 +8,10 @@ from blynklite.codec.commands import Command, Status
 from blynklite.codec.frames import (
     APP,
     APP_MAX_BODY,
+    DASHWS,
     HARDWARE,
     HARDWARE_MAX_BODY,
+    DashWsDecoder,
     ProtocolError,
     app_decoder,
     hardware_decoder,
@@ -258,3 +260,31 @@ def test_byte_at_a_time_equals_all_at_once(side, data):
     for i in range(len(stream)):
         out += decode(decoder, stream[i:i + 1])
     assert out == expected
+
+
+# --- the app websocket framing (/dashws, spec/framing.md §4.2) -------------------------------------
+
+def test_dashws_message_has_no_length_field_and_responses_carry_a_4_byte_status():
+    assert DASHWS.message(Command.HARDWARE, 5, b"1-0\0vw\x001\x00100") == b"\x14\x00\x05" + b"1-0\0vw\x001\x00100"
+    assert DASHWS.response(2, Status.OK) == b"\x00\x00\x02\x00\x00\x00\xc8"
+
+
+def test_dashws_decoder_reads_one_message_per_payload():
+    assert decode(DashWsDecoder(), b"\x02\x00\x01a@b.c\0hash") == [(Command.LOGIN, 1, 10, b"a@b.c\0hash")]
+    assert decode(DashWsDecoder(), b"\x00\x00\x07\x00\x00\x00\xc8") == [(Command.RESPONSE, 7, 200, b"")]
+
+
+@pytest.mark.parametrize("payload", [b"", b"\x02\x00", b"\x64\x00\x01", b"\x00\x00\x01\x00"],
+                         ids=["empty", "short header", "command 100", "short response"])
+def test_dashws_decoder_refuses_broken_payloads(payload):
+    with pytest.raises(ProtocolError):
+        decode(DashWsDecoder(), payload)
+
+
+@PROPERTY
+@given(st.binary(max_size=64))
+def test_dashws_decoder_raises_only_protocol_errors(payload):
+    try:
+        decode(DashWsDecoder(), payload)
+    except ProtocolError:
+        pass
