@@ -1,5 +1,5 @@
 """The first protocol of every connection: waits for 5 bytes, then hands over to the right session
-(spec/framing.md §3). Until the HTTP issue lands, HTTP requests get a clear HTTP error response."""
+(spec/framing.md §3)."""
 import logging
 
 from .codec import sniffer
@@ -8,10 +8,6 @@ log = logging.getLogger("blynklite.net")
 
 # A connection that has not said 5 bytes by then is dropped (TLS handshake included).
 DETECT_TIMEOUT = 10
-
-HTTP_NOT_AVAILABLE = (b"HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain;charset=utf-8\r\n"
-                      b"Content-Length: 47\r\nConnection: close\r\n\r\n"
-                      b"The HTTP API is not available in this version.\n")
 
 
 class Sniffer:
@@ -36,22 +32,6 @@ class Sniffer:
             return
         self.conn.protocol = session
         session.data_received(data)
-
-    def connection_lost(self, reason):
-        pass
-
-
-class HttpNotAvailable:
-    """Answers one HTTP request with 501 and closes, so browsers and curl see why."""
-    __slots__ = ("conn",)
-
-    def __init__(self, conn):
-        self.conn = conn
-
-    def data_received(self, data):
-        log.info("HTTP request from %s answered with 501", self.conn.peer[0])
-        self.conn.write(HTTP_NOT_AVAILABLE)
-        self.conn.close("HTTP not available")
 
     def connection_lost(self, reason):
         pass

@@ -125,7 +125,7 @@ def sync_values(widget, memory, for_hardware):
         if for_hardware:
             return [(body_letter(widget) + "w", widget["pin"], lines[-1])]
         return [(PIN_LETTERS[widget["pinType"]] + "m", widget["pin"], "\0".join(lines))]
-    if wtype in MULTI_PIN and not _is_split(widget):
+    if wtype in MULTI_PIN and not is_split(widget):
         pins = streams(widget)
         if pins and is_valid_stream(pins[0]) and pins[0].get("value") is not None:
             return [(body_letter(pins[0]) + "w", pins[0]["pin"], pins[0]["value"])]
@@ -134,5 +134,5 @@ def sync_values(widget, memory, for_hardware):
             for s in streams(widget) if is_valid_stream(s) and s.get("value") is not None]
 
 
-def _is_split(widget):
+def is_split(widget):
     return bool(widget.get("splitMode", widget.get("split", True)))

@@ -1,0 +1,97 @@
+"""HTTP on the shared ports: one protocol object per HTTP connection (spec/framing.md §3.1).
+
+Owns: feeding the request parser, choosing the connection's pipeline from its first request
+(admin, hardware websocket, app websocket, or the REST API), answering requests in order, and
+handing a websocket connection over to `websocket_session`. Never does: endpoint logic; that is in
+handlers/http_api.py, handlers/admin.py and handlers/web.py.
+
+Invariant: a request is answered before the next one is read, so pipelined requests get their
+answers in order; any HttpError answers with its status and closes this connection only.
+"""
+import logging
+import re
+
+from .codec.http import HttpError, RequestParser, response
+from .handlers import http_common as H
+
+log = logging.getLogger("blynklite.http")
+
+API, ADMIN, HARDWARE_WS, APP_WS = "api", "admin", "hardware-ws", "app-ws"
+# A keep-alive connection that says nothing for this long is closed.
+HTTP_IDLE_TIMEOUT = 60
+MAX_HEADER_BYTES = 16 * 1024
+_TOKEN_IN_PATH = re.compile(r"^/[A-Za-z0-9_-]{20,}(?=/|$)")
+
+
+def redact(path):
+    """Request paths carry device tokens; logs show only their first 4 characters."""
+    return _TOKEN_IN_PATH.sub(lambda m: m.group(0)[:5] + "…", path)
+
+
+class HttpSession:
+    __slots__ = ("server", "conn", "parser", "pipeline", "secure")
+
+    def __init__(self, server, conn, secure):
+        self.server = server
+        self.conn = conn
+        self.secure = secure
+        self.pipeline = None
+        self.parser = RequestParser(max_header_bytes=MAX_HEADER_BYTES,
+                                    max_body_bytes=server.config["web.request.max.size"])
+        conn.idle_timeout = HTTP_IDLE_TIMEOUT
+
+    def data_received(self, data):
+        try:
+            self.parser.feed(data)
+            while self.conn.protocol is self and not self.conn.closed:
+                request = self.parser.next_request()
+                if request is None:
+                    return
+                self.handle(request)
+        except HttpError as error:
+            log.info("HTTP %s from %s: %s", error.status, self.conn.peer[0], error.message)
+            self.conn.write(response(error.status, error.message.encode("utf-8"), H.TEXT_TYPE,
+                                     keep_alive=False))
+            self.conn.close(f"HTTP {error.status}")
+
+    def handle(self, request):
+        if self.pipeline is None:
+            self.pipeline = self.choose_pipeline(request)
+            if self.pipeline is None:
+                log.info("admin request from %s refused by allowed.administrator.ips", self.conn.peer[0])
+                self.conn.abort("not an allowed administrator address")
+                return
+        if self.pipeline in (HARDWARE_WS, APP_WS):
+            from . import websocket_session
+            websocket_session.upgrade(self, request, app=self.pipeline == APP_WS)
+            return
+        if self.pipeline == ADMIN:
+            reply = self.server.admin.handle(request, self.conn.peer[0])
+        else:
+            reply = self.server.web.handle(request, self.secure)
+        self.send(request, reply, cors=self.pipeline == API)
+
+    def choose_pipeline(self, request):
+        path = request.path
+        admin_root = self.server.config["admin.rootPath"]
+        if self.secure and path.startswith(admin_root):
+            return ADMIN if self.server.admin.ip_allowed(self.conn.peer[0]) else None
+        if path.startswith("/websocket"):
+            return HARDWARE_WS
+        if self.secure and path == "/dashws":
+            return APP_WS
+        return API
+
+    def send(self, request, reply, cors):
+        headers = list(reply.headers)
+        if cors:
+            headers.append(("Access-Control-Allow-Origin", "*"))
+        keep_alive = request.keep_alive and not reply.close
+        self.conn.write(response(reply.status, reply.body, reply.content_type, headers,
+                                 keep_alive=keep_alive, head=request.method == "HEAD"))
+        log.debug("%s %s %s -> %s", self.conn.peer[0], request.method, redact(request.path), reply.status)
+        if not keep_alive:
+            self.conn.close("HTTP connection: close")
+
+    def connection_lost(self, reason):
+        pass
