@@ -1,8 +1,8 @@
 """Server configuration: defaults, server.properties, command line.
 
 What it owns: turning the shipped defaults, one ``server.properties`` file and the command line
-into a typed, read-only :class:`ServerConfig`; reading ``mail.properties`` and ``sms.properties``
-into plain dicts. What it never does: open sockets, create folders, or decide what an empty
+into a typed :class:`ServerConfig`; reading ``mail.properties``, ``sms.properties``,
+``gcm.properties`` and ``twitter4j.properties`` into plain dicts. What it never does: open sockets, create folders, or decide what an empty
 ``data.folder`` or ``admin.pass`` means -- the code that uses those keys does.
 
 Invariant: ``DEFAULTS`` is the only place a key's default and type are written down. A key's
@@ -265,6 +265,8 @@ class ServerConfig:
         source: str = "<defaults>",
         mail: dict[str, str] | None = None,
         sms: dict[str, str] | None = None,
+        gcm: dict[str, str] | None = None,
+        twitter: dict[str, str] | None = None,
         restore: bool = False,
         warn = _default_warn,
     ) -> None:
@@ -273,6 +275,8 @@ class ServerConfig:
         self.source = source
         self.mail = mail or {}
         self.sms = sms or {}
+        self.gcm = gcm or {}
+        self.twitter = twitter or {}
         self.restore = restore
 
     def __getitem__(self, key: str) -> bool | int | str:
@@ -284,6 +288,14 @@ class ServerConfig:
     def get(self, key: str, default=None):
         return self._values.get(key, default)
 
+    def update(self, props: Mapping[str, str], origin: str) -> list[str]:
+        """Apply ``key=value`` strings all or nothing (ConfigError on a bad value); return warnings."""
+        warnings: list[str] = []
+        staged = dict(self._values)
+        _apply(staged, props, origin, warnings.append)
+        self._values = staged
+        return warnings
+
     def raw(self) -> dict[str, str]:
         """Effective values as property strings (unknown keys included)."""
         return {
@@ -293,6 +305,37 @@ class ServerConfig:
 
     def __repr__(self) -> str:
         return f"<ServerConfig from {self.source}>"
+
+
+# ---------------------------------------------------------------- saving
+
+
+def save_properties(path: str, changes: Mapping[str, str]) -> None:
+    """Write ``changes`` into the properties file at ``path``, keeping its comments and order.
+
+    A key already in the file has its line replaced; new keys are appended at the end.
+    """
+    from .atomicfile import write_atomically
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        lines = []
+    pending = dict(changes)
+    for i, line in enumerate(lines):
+        stripped = line.lstrip(_WHITESPACE)
+        if not stripped or stripped[0] in "#!":
+            continue
+        key = _split_key_value(stripped)[0]
+        if key in pending:
+            lines[i] = f"{key}={_escape(pending.pop(key))}"
+    lines += [f"{key}={_escape(value)}" for key, value in pending.items()]
+    write_atomically(path, ("\n".join(lines) + "\n").encode("utf-8"), 0o644)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
 
 
 # ---------------------------------------------------------------- loading
@@ -318,7 +361,7 @@ def _parse_argv(argv: list[str]) -> tuple[dict[str, str], bool]:
     return options, restore
 
 
-def _find_file(options: dict[str, str], option: str, name: str, cwd: str) -> str | None:
+def _find_file(options: dict[str, str], option: str | None, name: str, cwd: str) -> str | None:
     """The file given by ``option`` (must exist), else ``name`` in cwd if it exists, else None."""
     if option in options:
         path = os.path.join(cwd, options[option])
@@ -338,11 +381,15 @@ def load_config(argv: list[str], cwd: str | None = None, warn=None) -> ServerCon
     server_path = _find_file(options, "-serverConfig", "server.properties", cwd)
     mail_path = _find_file(options, "-mailConfig", "mail.properties", cwd)
     sms_path = _find_file(options, "-smsConfig", "sms.properties", cwd)
+    gcm_path = _find_file(options, None, "gcm.properties", cwd)
+    twitter_path = _find_file(options, None, "twitter4j.properties", cwd)
 
     config = ServerConfig(
         source=server_path or "<defaults>",
         mail=_read_properties(mail_path) if mail_path else {},
         sms=_read_properties(sms_path) if sms_path else {},
+        gcm=_read_properties(gcm_path) if gcm_path else {},
+        twitter=_read_properties(twitter_path) if twitter_path else {},
         restore=restore,
     )
     if server_path:

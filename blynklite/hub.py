@@ -76,6 +76,13 @@ class Hub:
         self.mark_dirty(user)
         return user
 
+    def remove_user(self, user):
+        """Forget an account: its tokens, its entry; the caller closes its connections first."""
+        for dash in user.profile.dashboards:
+            self.unindex_dashboard(dash)
+        self.users.pop(user.key, None)
+        self.dirty.discard(user)
+
     def mark_dirty(self, user):
         self.dirty.add(user)
 
@@ -95,6 +102,14 @@ class Hub:
         device.token = new_token()
         self.tokens[device.token] = TokenRef(user, dash, device)
         return device.token
+
+    def set_token(self, user, dash, device, token):
+        """Give a device a token chosen by the administrator (upstream's token/assign)."""
+        self.forget_token(device)
+        device.token = token
+        self.tokens[token] = TokenRef(user, dash, device)
+        self.close_hardware(user, dash.id, device.id)
+        self.mark_dirty(user)
 
     def forget_token(self, device):
         if device.token and device.token in self.tokens:
@@ -116,6 +131,12 @@ class Hub:
     def drop_if_empty(self, session):
         if not session.apps and not session.hardware:
             self.sessions.pop(session.user.key, None)
+
+    def close_all(self, user, reason):
+        session = self.existing_session(user)
+        if session is not None:
+            for connection in list(session.apps) + list(session.hardware):
+                connection.close(reason)
 
     def close_hardware(self, user, dash_id, device_id=None):
         """Close the hardware connections of a dashboard (or one device of it)."""

@@ -4,6 +4,7 @@ Owns: the reactor, the hub, the profile store, the worker pool and the listening
 call the routing methods here (`forward_to_apps`, `device_logged_in`, ...); nothing here parses.
 """
 import logging
+import os
 import socket
 import time
 
@@ -16,7 +17,7 @@ from .net.connection import Connection
 from .net.listener import Listener
 from .net.reactor import Reactor
 from .net.workers import WorkerPool
-from .sniffer_protocol import HttpNotAvailable, Sniffer
+from .sniffer_protocol import Sniffer
 from .store import ProfileStore
 
 log = logging.getLogger("blynklite")
@@ -43,6 +44,8 @@ class Server:
         self._next_backup = 0.0
         self._registrations = 0
         self._host = None
+        self._web = None
+        self._admin = None
 
     # -- start and stop ---------------------------------------------------------------------------
     def load_users(self):
@@ -87,7 +90,8 @@ class Server:
 
     def new_session(self, kind, conn):
         if kind == sniffer.HTTP:
-            return HttpNotAvailable(conn)
+            from .http_session import HttpSession
+            return HttpSession(self, conn, secure=conn.port_kind == TLS_SHARED)
         if kind == sniffer.HARDWARE:
             return HardwareSession(self, conn)
         return AppSession(self, conn)
@@ -176,7 +180,10 @@ class Server:
         frame = frames.APP.message(command, msg_id, body)
         for app in user_session.apps:
             if (app.share_dash_id is None or app.share_dash_id == dash_id) and app.conn.writable:
-                app.conn.write(frame)
+                if app.framing is frames.APP:
+                    app.conn.write(frame)
+                else:
+                    app.send(command, msg_id, body)
 
     def forward_frame_to_apps(self, user_session, dash_id, command, msg_id, prefix, body):
         """The hot-path twin of forward_to_apps: the frame is built in one allocation."""
@@ -184,13 +191,60 @@ class Server:
         for app in user_session.apps:
             conn = app.conn
             if (app.share_dash_id is None or app.share_dash_id == dash_id) and conn.writable:
-                conn.write(frame)
+                if app.framing is frames.APP:
+                    conn.write(frame)
+                else:
+                    app.send(command, msg_id, prefix + body)
 
     def echo_to_other_apps(self, sender, command, msg_id, body):
         user_session = self.hub.session(sender.user)
         for app in user_session.apps:
             if app is not sender and app.conn.writable:
                 app.send(command, msg_id, body)
+
+    # -- HTTP: built at the first request, so a server nobody browses pays nothing for them -------
+    @property
+    def web(self):
+        if self._web is None:
+            from .handlers.web import PublicWeb
+            self._web = PublicWeb(self)
+        return self._web
+
+    @property
+    def admin(self):
+        if self._admin is None:
+            from .handlers.admin import AdminArea
+            self._admin = AdminArea(self)
+        return self._admin
+
+    def properties_path(self):
+        """The server.properties in use, or ./server.properties when none was (the admin page saves there)."""
+        source = self.config.source
+        return source if source and not source.startswith("<") else os.path.abspath("server.properties")
+
+    # -- accounts changed by the administrator ----------------------------------------------------
+    def delete_user(self, user):
+        self.hub.close_all(user, "account deleted")
+        self.hub.remove_user(user)
+        self._saving.discard(user)
+        try:
+            self.store.move_to_deleted(user.email, user.app_name)
+        except OSError as error:
+            log.error("could not move the profile of %s to deleted/: %s", user.email, error)
+
+    def rename_user(self, user, new_email):
+        """The e-mail is part of the account's key and file name: re-key it and move its file."""
+        self.hub.close_all(user, "account renamed")
+        self.hub.remove_user(user)
+        old_email = user.email
+        user.email = new_email
+        self.hub.add_user(user)
+        self.hub.mark_dirty(user)
+        self.save_changed(synchronous=True)
+        try:
+            self.store.move_to_deleted(old_email, user.app_name)
+        except OSError as error:
+            log.error("could not move the old profile of %s: %s", old_email, error)
 
     # -- misc -------------------------------------------------------------------------------------
     def public_host(self):

@@ -73,3 +73,15 @@ class ProfileStore:
         """Atomically replace one profile file with `data` (bytes). Safe to call from a worker."""
         path = os.path.join(self.folder, user_file_name(email, app_name))
         return write_atomically(path, data, 0o600)
+
+    def move_to_deleted(self, email, app_name):
+        """A deleted account's file goes to `deleted/`, as upstream, never straight to oblivion."""
+        name = user_file_name(email, app_name)
+        path = os.path.join(self.folder, name)
+        if not os.path.exists(path):
+            return None
+        deleted = os.path.join(self.folder, "deleted")
+        os.makedirs(deleted, exist_ok=True)
+        target = os.path.join(deleted, name)
+        os.replace(path, target)
+        return target

@@ -40,7 +40,7 @@ class AppSession(BinarySession):
         if self.user is not None:
             BinarySession.handle(self, command, msg_id, size, body)
             return
-        handler = PRE_LOGIN.get(command)
+        handler = self.pre_login.get(command)
         if handler is None:
             if command == Command.REGISTER:
                 self.respond(msg_id, Status.NOT_ALLOWED)
@@ -121,6 +121,7 @@ def login(session, msg_id, text):
 
 
 PRE_LOGIN = {Command.GET_SERVER: get_server, Command.REGISTER: register, Command.LOGIN: login}
+AppSession.pre_login = PRE_LOGIN
 
 
 # -- after login -----------------------------------------------------------------------------------
