@@ -89,7 +89,8 @@ class HttpSession:
         keep_alive = request.keep_alive and not reply.close
         self.conn.write(response(reply.status, reply.body, reply.content_type, headers,
                                  keep_alive=keep_alive, head=request.method == "HEAD"))
-        log.debug("%s %s %s -> %s", self.conn.peer[0], request.method, redact(request.path), reply.status)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s %s -> %s", self.conn.peer[0], request.method, redact(request.path), reply.status)
         if not keep_alive:
             self.conn.close("HTTP connection: close")
 

@@ -223,7 +223,7 @@ def _request_line(line):
         raise HttpError(400, "Malformed request line.")
     if not target.startswith("/") and target != "*" and "://" not in target:
         raise HttpError(400, "Malformed request target.")
-    if any(c <= " " or c == "\x7f" for c in target):
+    if not target.isprintable():
         raise HttpError(400, "Malformed request target.")
     return method, target, version
 
