@@ -11,6 +11,8 @@ folder per phase:
   forward   hardware -> app (TLS) forwarding at 5k/20k/50k msg/s: 10 senders batching, and 100
             senders with one message per write()   (bench.py forward)
   baseline  the same forward points against baseline_forwarder.py (plain app, synthetic tokens): the floor
+  http      GET /{token}/update/V1 at 2k req/s over keep-alive: CPU per request, latency   (bench.py http)
+  websocket RSS with 1,000 idle devices logged in over ws:// /websockets, kB per device   (own loader)
 It prints figures, never asserts. At the end: a Markdown table (blynklite, the Java 0.41.17 reference
 from the bench README, the baseline) to paste into README, the command line, and any problems seen
 (server died, loss, closed senders, WARNING/ERROR lines in logs/blynk.log). Only 127.0.0.1 is used.
@@ -40,7 +42,10 @@ SHAPES = {"batch": ["--senders", "10"], "single": ["--senders", "100", "--per-wr
 IDLE_CONNS = (1000, 5000)
 # Java 0.41.17 on this kind of machine, copied from the bench README (medians of 5 x 10 s, 0% loss), in the
 # shape of the measured results so the table code treats it alike
-JAVA = {"startup": "1.33 s", "rss_idle": "164 MB", "rss_conns": "245 / 273 MB", "kb_conn": "-"}
+JAVA = {"startup": "1.33 s", "rss_idle": "164 MB", "rss_conns": "245 / 273 MB", "kb_conn": "-",
+        "http": "26.5 µs, p50/p99 - / 0.29 ms"}
+HTTP_RATE = 2000
+WS_DEVICES = 1000
 for _r, _cpu1, _cpu100, _p50, _p99 in ((5000, 11.4, 12.4, 80, 300), (20000, 6.6, 7.7, 160, 460),
                                        (50000, 4.6, 6.5, 280, 1080)):
     JAVA[f"batch/{_r}"] = {"server_cpu_us_per_msg": _cpu1, "lat_p50_us": _p50, "lat_p99_us": _p99,
@@ -252,6 +257,83 @@ def phase_forward(o, work, baseline=False):
     return with_server(Server(work, "baseline" if baseline else "forward", baseline), run)
 
 
+def phase_http(o, work):
+    def run(srv):
+        return bench(["http", *srv.ports_args(), "--pid", srv.proc.pid, "--rate", HTTP_RATE, *load_args(o),
+                      "--max-lifetime", int(load_timeout(o))], timeout=load_timeout(o))
+    r = with_server(Server(work, "http"), run)
+    return r["median"] if r else {}
+
+
+def phase_websocket(o, work):
+    """RSS before and after WS_DEVICES devices log in over ws://…/websockets and stay idle."""
+    def run(srv):
+        sys.path.insert(0, ROOT)
+        from blynklite.client import AppClient
+        tokens = provision(AppClient, srv, WS_DEVICES)
+        before = rss_kb(srv.proc.pid)
+        sockets = [ws_device(srv.hw, token) for token in tokens]
+        time.sleep(2 if o.quick else 5)
+        after = rss_kb(srv.proc.pid)
+        alive = sum(1 for s in sockets if ws_alive(s))
+        for s in sockets:
+            s.close()
+        if alive != len(tokens):
+            PROBLEMS.append(f"websocket: {len(tokens) - alive} of {len(tokens)} devices were dropped")
+        return {"devices": len(tokens), "rss_before_kb": before, "rss_with_ws_kb": after,
+                "kb_per_ws_device": round((after - before) / len(tokens), 2)}
+    return with_server(Server(work, "websocket"), run)
+
+
+def provision(AppClient, srv, count, per_dash=100):
+    email, password = "ws-bench@example.com", "bench-pass"
+    with AppClient(HOST, srv.app, timeout=10) as app:
+        app.register(email, password)
+        app.login(email, password)
+        tokens = []
+        for dash_id in range(1, count // per_dash + 1):
+            app.create_dash(dash_id, f"bench {dash_id}")
+            for device_id in range(per_dash):
+                tokens.append(app.create_device(dash_id, device_id, f"d{device_id}")["token"])
+            app.activate(dash_id)
+    return tokens
+
+
+def ws_device(port, token):
+    import base64
+    sock = socket.create_connection((HOST, port), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /websockets HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(4096)
+    login = bytes([2, 0, 1, 0, len(token)]) + token.encode()
+    sock.sendall(bytes([0x82, 0x80 | len(login)]) + b"\0\0\0\0" + login)   # zero mask: payload as is
+    reply = sock.recv(64)
+    if reply[2:] != b"\x00\x00\x01\x00\xc8":
+        PROBLEMS.append(f"websocket: login answered {reply!r}")
+    return sock
+
+
+def ws_alive(sock):
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return None
+
+
 # ---------------------------------------------------------------------------------------- report
 def fmt(v, spec, unit=""):
     return "-" if v is None else format(v, spec) + unit
@@ -302,6 +384,15 @@ def table(R):
         ("loss at 5k / 20k / 50k, 10 / 100 senders", *(fwd(x, both, "loss_pct", ".2g", unit=" %")
                                                       for x in (fw, JAVA, bl))),
     ]
+    ht, ws = R.get("http") or {}, R.get("websocket") or {}
+    if ht:
+        rows.append((f"HTTP update at {HTTP_RATE // 1000}k req/s (keep-alive): CPU/request, p50/p99",
+                     fmt(ht.get("server_cpu_us_per_msg"), ".1f", " µs") + ", " +
+                     fmt(ht.get("lat_p50_us") and ht["lat_p50_us"] / 1000, ".2f") + " / " +
+                     fmt(ht.get("lat_p99_us") and ht["lat_p99_us"] / 1000, ".2f", " ms"), JAVA["http"], "-"))
+    if ws:
+        rows.append((f"RSS with {ws.get('devices')} idle websocket devices, kB per device",
+                     f"{mb(ws.get('rss_with_ws_kb'))} MB, {fmt(ws.get('kb_per_ws_device'), '.1f')} kB", "-", "-"))
     lines = ["| figure | blynklite | Java 0.41.17 (bench README) | baseline_forwarder.py (this run) |",
              "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
@@ -311,7 +402,8 @@ def table(R):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="short runs (3 s, 1 run, 2 s warm-up)")
-    ap.add_argument("--only", default="startup,idle,forward,baseline", help="comma-separated phases")
+    ap.add_argument("--only", default="startup,idle,forward,baseline,http,websocket",
+                    help="comma-separated phases")
     ap.add_argument("--json-out", help="write all figures as JSON to this file")
     ap.add_argument("--runs", type=int, help="measured runs per point (default 3, quick 1)")
     ap.add_argument("--seconds", type=float, help="seconds per run (default 10, quick 3)")
@@ -322,7 +414,7 @@ def main():
     o.seconds = o.seconds or (3 if o.quick else 10)
     o.warmup = o.warmup if o.warmup is not None else (2 if o.quick else 5)
     only = set(o.only.split(","))
-    unknown = only - {"startup", "idle", "forward", "baseline"}
+    unknown = only - {"startup", "idle", "forward", "baseline", "http", "websocket"}
     if unknown:
         ap.error(f"unknown phases: {', '.join(sorted(unknown))}")
     command = shlex.join([sys.executable] + sys.argv)
@@ -332,7 +424,8 @@ def main():
     t0 = time.monotonic()
     try:
         for name, fn in (("startup", phase_startup), ("idle", phase_idle), ("forward", phase_forward),
-                         ("baseline", lambda o, w: phase_forward(o, w, baseline=True))):
+                         ("baseline", lambda o, w: phase_forward(o, w, baseline=True)),
+                         ("http", phase_http), ("websocket", phase_websocket)):
             if name in only:
                 print(f"\n== {name}", flush=True)
                 try:
