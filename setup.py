@@ -9,12 +9,14 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["blynklite", "blynklite.*"]),
+    package_data={"blynklite": ["static/*"]},
     python_requires=">=3.9",
     install_requires=[],
     extras_require={
         "tls": ["cryptography"],
         "db": ["psycopg2-binary"],
-        "test": ["pytest", "hypothesis", "cryptography", "blynklib==0.2.6", "blynk-library-python==0.2.0"],
+        "test": ["pytest", "hypothesis", "cryptography", "blynklib==0.2.6", "blynk-library-python==0.2.0",
+                 "pyblynkrestapi==0.0.2", "requests", "selenium==4.51.0"],
     },
     entry_points={"console_scripts": [
         "blynklite=blynklite.__main__:main",

@@ -1,7 +1,7 @@
 """HTTP on the shared ports: one protocol object per HTTP connection (spec/framing.md §3.1).
 
-Owns: feeding the request parser, choosing the connection's pipeline from its first request
-(admin, hardware websocket, app websocket, or the REST API), answering requests in order, and
+Owns: feeding the request parser, choosing each request's pipeline (admin, hardware websocket,
+app websocket, or the REST API), answering requests in order, and
 handing a websocket connection over to `websocket_session`. Never does: endpoint logic; that is in
 handlers/http_api.py, handlers/admin.py and handlers/web.py.
 
@@ -29,13 +29,12 @@ def redact(path):
 
 
 class HttpSession:
-    __slots__ = ("server", "conn", "parser", "pipeline", "secure")
+    __slots__ = ("server", "conn", "parser", "secure")
 
     def __init__(self, server, conn, secure):
         self.server = server
         self.conn = conn
         self.secure = secure
-        self.pipeline = None
         self.parser = RequestParser(max_header_bytes=MAX_HEADER_BYTES,
                                     max_body_bytes=server.config["web.request.max.size"])
         conn.idle_timeout = HTTP_IDLE_TIMEOUT
@@ -55,27 +54,30 @@ class HttpSession:
             self.conn.close(f"HTTP {error.status}")
 
     def handle(self, request):
-        if self.pipeline is None:
-            self.pipeline = self.choose_pipeline(request)
-            if self.pipeline is None:
-                log.info("admin request from %s refused by allowed.administrator.ips", self.conn.peer[0])
-                self.conn.abort("not an allowed administrator address")
-                return
-        if self.pipeline in (HARDWARE_WS, APP_WS):
-            from . import websocket_session
-            websocket_session.upgrade(self, request, app=self.pipeline == APP_WS)
+        pipeline = self.choose_pipeline(request)
+        if pipeline is None:
+            log.info("admin request from %s refused by allowed.administrator.ips", self.conn.peer[0])
+            self.conn.abort("not an allowed administrator address")
             return
-        if self.pipeline == ADMIN:
+        if pipeline in (HARDWARE_WS, APP_WS):
+            from . import websocket_session
+            websocket_session.upgrade(self, request, app=pipeline == APP_WS)
+            return
+        if pipeline == ADMIN:
             reply = self.server.admin.handle(request, self.conn.peer[0])
         else:
             reply = self.server.web.handle(request, self.secure)
-        self.send(request, reply, cors=self.pipeline == API)
+        self.send(request, reply, cors=pipeline == API)
 
     def choose_pipeline(self, request):
+        """Per request, not per connection as upstream: a browser reuses the connection that
+        followed the `/` redirect for `/admin`. Static files are public on every pipeline."""
         path = request.path
         admin_root = self.server.config["admin.rootPath"]
         if self.secure and path.startswith(admin_root):
-            return ADMIN if self.server.admin.ip_allowed(self.conn.peer[0]) else None
+            if not self.server.admin.ip_allowed(self.conn.peer[0]):
+                return None
+            return ADMIN
         if path.startswith("/websocket"):
             return HARDWARE_WS
         if self.secure and path == "/dashws":

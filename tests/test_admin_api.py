@@ -188,3 +188,13 @@ def test_change_the_admin_password(browser):
     browser.request("POST", "/admin/logout")
     assert browser.request("GET", "/admin/users")[0].status == 404
     assert browser.sign_in("brand-new-pass")[0].getheader("Location") == "/admin"
+
+
+def test_admin_pages_forbid_foreign_scripts_and_framing(browser):
+    response, page = browser.request("GET", "/admin")
+    assert response.status == 200 and b'id="login"' in page
+    assert response.getheader("Content-Security-Policy") == "default-src 'self'; frame-ancestors 'none'"
+    assert response.getheader("Cache-Control") == "no-store"
+    browser.sign_in()
+    response, page = browser.request("GET", "/admin")
+    assert b'id="sign-out"' in page

@@ -28,6 +28,9 @@ SESSION_SECONDS = 30 * 24 * 3600          # upstream's cookie lifetime: a month
 LOCKOUT_FAILURES = 5                      # failed sign-ins from one address ...
 LOCKOUT_SECONDS = 15 * 60                 # ... lock it out for this long
 SERVER_PROPERTIES = "server.properties"
+# The pages load only their own files and may not be framed by another site.
+PAGE_HEADERS = [("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"),
+                ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer")]
 CONFIG_NAMES = (SERVER_PROPERTIES, "mail.properties", "gcm.properties", "db.properties",
                 "twitter4j.properties", "token_mail_body.txt")
 
@@ -101,8 +104,9 @@ class AdminArea:
     def handle(self, request, ip):
         path = request.path.rstrip("/") or "/"
         if path == self.root and request.method in ("GET", "HEAD"):
-            page = "admin.html" if self.signed_in(request) else "login.html"
-            return static_files.serve(page, cache=False)
+            page = static_files.serve("admin.html" if self.signed_in(request) else "login.html", cache=False)
+            page.headers += PAGE_HEADERS
+            return page
         if path == self.root + "/login" and request.method == "POST":
             return self.sign_in(request, ip)
         if path == self.root + "/logout" and request.method == "POST":
