@@ -242,3 +242,25 @@ def test_tokens_are_not_written_to_the_log(project):
     assert call(server, "GET", f"/{token}/update/V1?value=1")[0] == 200
     assert call(server, "GET", f"/{'y' * 32}/get/V1")[0] == 400
     assert token not in server.log_text().replace(f"token: {token}", "")
+
+
+def test_qr_code_links_to_a_clone_of_the_project(project):
+    zxingcpp = pytest.importorskip("zxingcpp")
+    from PIL import Image
+    import io
+    import urllib.parse
+    server = project["server"]
+    conn = connect(server)
+    conn.request("GET", f"/{project['token']}/qr")
+    response = conn.getresponse()
+    png = response.read()
+    conn.close()
+    assert (response.status, response.getheader("Content-Type")) == (200, "image/png")
+    link = urllib.parse.urlparse(zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))[0].text)
+    assert (link.scheme, link.netloc) == ("blynk", "token")
+    assert urllib.parse.parse_qs(link.query) == {"server": ["127.0.0.1"], "port": [str(server.app_port)]}
+    code = link.path.rsplit("/", 1)[1]
+    status, content_type, text, _ = call(server, "GET", f"/{code}/clone")
+    assert (status, content_type) == (200, JSON_TYPE)
+    assert json.loads(text) == json.loads(call(server, "GET", f"/{project['token']}/project")[2])
+    assert call(server, "GET", f"/{'z' * 32}/clone")[:3] == (500, TEXT_TYPE, "Requested QR not found.")

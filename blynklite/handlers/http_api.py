@@ -1,17 +1,18 @@
 """The device-token REST API on both ports (spec/http-api.md §2): `/{token}/get`, `update`, `pin`,
-`extra/pin`, `isHardwareConnected`, `isAppConnected`, `project`, `rtc`.
+`extra/pin`, `isHardwareConnected`, `isAppConnected`, `project`, `rtc`, `qr` and `clone`.
 
 Writes behave like app writes: stored, forwarded to the device and to the apps of an active
 project, with message id 111. Error strings are upstream's, word for word: scripts compare them.
 """
 import logging
+import os
 
 from ..codec.body import PIN_LETTERS, PIN_TYPES, MAX_PIN
 from ..codec.commands import Command, MsgId
 from ..model import widgets as W
 from . import pins, properties
 from .hardware import WIDGET_PROPERTIES, rtc_seconds
-from .http_common import HttpProblem, bad_request, json_body, ok, to_json
+from .http_common import HttpProblem, Reply, bad_request, json_body, ok, server_error, to_json
 
 log = logging.getLogger("blynklite.http")
 
@@ -87,13 +88,51 @@ def is_app_connected(server, request, token):
 
 
 def get_project(server, request, token):
-    ref = resolve(server, token)
-    project = ref.dash.to_json(private=False)
+    return ok(to_json(project_json(resolve(server, token).dash)))
+
+
+def project_json(dash):
+    """The dashboard without device tokens, share token, Twitter secrets or pin storage."""
+    project = dash.to_json(private=False)
     for widget in project.get("widgets") or ():
         if W.kind(widget) == "TWITTER":
             widget.pop("token", None)
             widget.pop("secret", None)
-    return ok(to_json(project))
+    return project
+
+
+def get_qr(server, request, token):
+    """A clone code for the project, shown as a QR code the app scans (spec/http-api.md §2.8)."""
+    from ..atomicfile import write_atomically
+    from ..hub import new_token
+    from ..qrcode import qr_png
+    ref = resolve(server, token)
+    code = new_token()
+    folder = clone_folder(server)
+    os.makedirs(folder, exist_ok=True)
+    write_atomically(os.path.join(folder, code), to_json(project_json(ref.dash)).encode("utf-8"), 0o600)
+    config = server.config
+    port = 443 if config["force.port.80.for.csv"] else config["https.port"]
+    link = f"blynk://token/clone/{code}?server={server.public_host()}&port={port}"
+    return Reply(200, qr_png(link), "image/png")
+
+
+def get_clone(server, request, token):
+    """The project stored under a clone code (here `token` is that code)."""
+    if len(token) != 32 or not token.replace("-", "").replace("_", "").isalnum():
+        return server_error("Requested QR not found.")
+    try:
+        with open(os.path.join(clone_folder(server), token), "rb") as f:
+            return ok(f.read().decode("utf-8"))
+    except FileNotFoundError:
+        return server_error("Requested QR not found.")
+    except (OSError, UnicodeDecodeError):
+        log.exception("cannot read clone %s…", token[:4])
+        return server_error("Error getting cloned project.")
+
+
+def clone_folder(server):
+    return os.path.join(server.store.folder, "clone")
 
 
 def get_rtc(server, request, token):
@@ -196,4 +235,6 @@ ROUTES = (
     ("GET", "/{token}/isAppConnected", is_app_connected),
     ("GET", "/{token}/project", get_project),
     ("GET", "/{token}/rtc", get_rtc),
+    ("GET", "/{token}/qr", get_qr),
+    ("GET", "/{token}/clone", get_clone),
 )
