@@ -46,6 +46,7 @@ class Server:
         self._host = None
         self._web = None
         self._admin = None
+        self._notifier = None
 
     # -- start and stop ---------------------------------------------------------------------------
     def load_users(self):
@@ -139,12 +140,34 @@ class Server:
         if not user_session.hardware_of(dash.id, device.id):
             mark_offline(device, self.reactor.wall_ms)
             self.hub.mark_dirty(user)
+            self._push_when_offline(user, dash, device)
         if dash.is_active and not dash.is_notifications_off:
             body = f"{dash.id}-{device.id}".encode()
             for app in user_session.apps:
                 app.send(Command.DEVICE_OFFLINE, MsgId.DEVICE_OFFLINE, body)
         self.hub.drop_if_empty(user_session)
         log.info("%s hardware left.", user.email)
+
+    def _push_when_offline(self, user, dash, device):
+        """Notification widget with `notifyWhenOffline`: tell the phones, after the ignore period
+        if one is set and only if the device has not come back by then (spec/behaviours.md §4)."""
+        widget = dash.widget_of_type("NOTIFICATION") if dash.is_active else None
+        if widget is None or not widget.get("notifyWhenOffline"):
+            return
+        if not (widget.get("androidTokens") or widget.get("iOSTokens")):
+            return
+
+        def push_if_still_offline():
+            session = self.hub.existing_session(user)
+            if session is not None and session.hardware_of(dash.id, device.id):
+                return
+            text = self.notifier.push_settings().offline_body
+            self.notifier.push(user, widget, text.replace("{DEVICE_NAME}", device.name or "device"), dash.id)
+        delay = (widget.get("notifyWhenOfflineIgnorePeriod") or 0) / 1000
+        if delay > 0:
+            self.reactor.call_later(delay, push_if_still_offline)
+        else:
+            push_if_still_offline()
 
     # -- apps -------------------------------------------------------------------------------------
     def app_joined(self, session):
@@ -202,7 +225,7 @@ class Server:
             if app is not sender and app.conn.writable:
                 app.send(command, msg_id, body)
 
-    # -- HTTP: built at the first request, so a server nobody browses pays nothing for them -------
+    # -- HTTP and notifications: built at first use, so an idle server pays nothing for them -----
     @property
     def web(self):
         if self._web is None:
@@ -216,6 +239,13 @@ class Server:
             from .handlers.admin import AdminArea
             self._admin = AdminArea(self)
         return self._admin
+
+    @property
+    def notifier(self):
+        if self._notifier is None:
+            from .notifier import Notifier
+            self._notifier = Notifier(self)
+        return self._notifier
 
     def properties_path(self):
         """The server.properties in use, or ./server.properties when none was (the admin page saves there)."""

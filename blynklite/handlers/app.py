@@ -282,6 +282,33 @@ def logout(session, msg_id, text):
     session.close("logout")
 
 
+TOKEN_MAIL_FOOTER = ("\n\nHappy Blynking!\n-\nGetting Started Guide -> https://www.blynk.cc/getting-started\n"
+                     "Documentation -> http://docs.blynk.cc/\n")
+
+
+def email_tokens(session, msg_id, text):
+    """EMAIL (13) from the app: the device token(s) of a project to the account (spec/app.md §4.8)."""
+    parts = split(text)
+    dash = dashboard_or_fail(session, parse_int(parts[0]))
+    project = dash.name or "New Project"
+    if len(parts) > 1:
+        device = dash.device(parse_int(parts[1]))
+        if device is None or not device.token:
+            raise illegal_body("no such device or it has no token")
+        devices = [device]
+    else:
+        devices = [d for d in dash.devices if d.token]
+    if len(devices) == 1:
+        subject = f"Auth Token for {project} project and device {devices[0].name or 'New Device'}"
+        body = f"Auth Token : {devices[0].token}\n"
+    else:
+        subject = f"Auth Tokens for {project} project and {len(devices)} devices"
+        body = "".join(f"Auth Token for device '{d.name or 'New Device'}' : {d.token}\n" for d in devices)
+    session.server.notifier.mail(session.user.email, subject, body + TOKEN_MAIL_FOOTER, False,
+                                 lambda error: session.respond(
+                                     msg_id, Status.OK if error is None else Status.NOTIFICATION_ERROR))
+
+
 def update_project_settings(session, msg_id, text):
     parts = text.split("\0", 1)
     if len(parts) < 2:
@@ -304,5 +331,6 @@ AppSession.handlers = {
     Command.ADD_PUSH_TOKEN: add_push_token,
     Command.LOGOUT: logout,
     Command.UPDATE_PROJECT_SETTINGS: update_project_settings,
+    Command.EMAIL: email_tokens,
     **app_profile.HANDLERS,
 }

@@ -1,5 +1,6 @@
 """The device-token REST API on both ports (spec/http-api.md §2): `/{token}/get`, `update`, `pin`,
-`extra/pin`, `isHardwareConnected`, `isAppConnected`, `project`, `rtc`, `qr` and `clone`.
+`extra/pin`, `isHardwareConnected`, `isAppConnected`, `project`, `rtc`, `notify`, `email`, `qr`
+and `clone`.
 
 Writes behave like app writes: stored, forwarded to the device and to the apps of an active
 project, with message id 111. Error strings are upstream's, word for word: scripts compare them.
@@ -135,6 +136,39 @@ def clone_folder(server):
     return os.path.join(server.store.folder, "clone")
 
 
+def notify(server, request, token):
+    """POST {"body": "..."}: a push to the project's phones (spec/http-api.md §2.6)."""
+    data = json_body(request, dict)
+    ref = resolve(server, token)
+    body = data.get("body")
+    if not isinstance(body, str) or not body or len(body) > 255:
+        return bad_request("Body is empty or larger than 255 chars.")
+    if not ref.dash.is_active:
+        return bad_request("Project is not active.")
+    widget = ref.dash.widget_of_type("NOTIFICATION")
+    if widget is None:
+        return bad_request("No notification widget.")
+    if not (widget.get("androidTokens") or widget.get("iOSTokens")):
+        return bad_request("Notification widget not initialized.")
+    server.notifier.push(ref.user, widget, body, ref.dash.id)
+    return ok()
+
+
+def email(server, request, token):
+    """POST {"to", "subj", "title"}: a plain-text mail whose body is `title` (spec/http-api.md §2.7)."""
+    data = json_body(request, dict)
+    ref = resolve(server, token)
+    if not ref.dash.is_active:
+        return bad_request("Project is not active.")
+    if ref.dash.widget_of_type("EMAIL") is None:
+        return bad_request("No email widget.")
+    to, subject = data.get("to"), data.get("subj")
+    if not isinstance(to, str) or not to or not isinstance(subject, str) or not subject:
+        return bad_request("Email body is wrong. Missing or empty fields 'to', 'subj'.")
+    server.notifier.mail(to, subject, str(data.get("title") or ""))
+    return ok()
+
+
 def get_rtc(server, request, token):
     ref = resolve(server, token)
     rtc = ref.dash.widget_of_type("RTC")
@@ -236,5 +270,7 @@ ROUTES = (
     ("GET", "/{token}/project", get_project),
     ("GET", "/{token}/rtc", get_rtc),
     ("GET", "/{token}/qr", get_qr),
+    ("POST", "/{token}/notify", notify),
+    ("POST", "/{token}/email", email),
     ("GET", "/{token}/clone", get_clone),
 )

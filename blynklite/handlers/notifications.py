@@ -1,9 +1,9 @@
 """EMAIL, PUSH_NOTIFICATION, SMS and TWEET from a device: upstream's checks and replies
-(spec/commands.md §4.6–4.8).
+(spec/commands.md §4.6–4.8), then the sending through `server.notifier` on the worker pool.
 
-Delivery through the worker pool is not part of this build yet: after every check passes, the
-attempt is logged and answered as upstream answers an unconfigured provider — push is accepted (upstream
-answers OK before sending), mail, SMS and tweets report NOTIFICATION_ERROR.
+Replies as upstream: push is answered OK at once; mail and SMS when the provider took them (or
+NOTIFICATION_ERROR); a tweet OK on HTTP 200, NOTIFICATION_ERROR when Twitter cannot be reached,
+and nothing on other HTTP statuses. A full queue gets no reply, as upstream.
 """
 import logging
 import re
@@ -14,7 +14,7 @@ from ..codec.commands import Status, StatusError, illegal_command, not_allowed
 log = logging.getLogger("blynklite.notifications")
 
 PUSH_MAX, SMS_MAX, TWEET_MAX = 255, 160, 140
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]+$")
 
 
 def _too_soon(session, kind):
@@ -30,10 +30,19 @@ def _too_soon(session, kind):
     return False
 
 
-def _undeliverable(session, msg_id, kind, status):
-    log.warning("%s: %s passed every check but no %s provider is available in this build",
-                session.describe(), kind, kind)
-    session.respond(msg_id, status)
+def _answer_when_sent(session, msg_id):
+    """Callback for the worker's outcome: OK, or NOTIFICATION_ERROR with the reason logged."""
+    def done(error):
+        session.respond(msg_id, Status.OK if error is None else Status.NOTIFICATION_ERROR)
+    return done
+
+
+def placeholders(session, text, with_device_name=True):
+    text = text.replace("{DEVICE_OWNER_EMAIL}", session.user.email)
+    text = text.replace("{VENDOR_EMAIL}", session.server.config["vendor.email"])
+    if with_device_name:
+        text = text.replace("{DEVICE_NAME}", session.device.name or "")
+    return text
 
 
 def email(session, msg_id, text):
@@ -43,16 +52,25 @@ def email(session, msg_id, text):
         raise not_allowed("no Mail widget or project not active")
     if not text:
         raise illegal_command("empty mail")
-    parts = split(text)
+    notifier = session.server.notifier
+    if not notifier.mail_allowed_today(session.user):
+        raise StatusError(Status.QUOTA_LIMIT)
+    parts = split(text, 2)
     if len(parts) < 2:
         raise illegal_command("mail needs subject and body")
     if _too_soon(session, "mail"):
         raise StatusError(Status.QUOTA_LIMIT)
-    to = widget.get("to") or (parts[0] if len(parts) >= 3 else session.user.email)
-    to = to.replace("{DEVICE_OWNER_EMAIL}", session.user.email)
+    if widget.get("to"):
+        to = widget["to"]
+    elif len(parts) == 3:
+        to = placeholders(session, parts.pop(0), with_device_name=False)
+    else:
+        to = session.user.email
     if not EMAIL_PATTERN.match(to):
         raise illegal_command("invalid recipient")
-    _undeliverable(session, msg_id, "mail", Status.NOTIFICATION_ERROR)
+    subject, body = placeholders(session, parts[0]), placeholders(session, parts[1])
+    html = widget.get("contentType") != "TEXT_PLAIN"
+    notifier.mail(to, subject, body, html, _answer_when_sent(session, msg_id))
 
 
 def push(session, msg_id, text):
@@ -66,20 +84,31 @@ def push(session, msg_id, text):
         raise StatusError(Status.NOTIFICATION_NOT_AUTHORIZED)
     if _too_soon(session, "push"):
         raise StatusError(Status.QUOTA_LIMIT)
-    if len(text.replace("{DEVICE_NAME}", session.device.name or "")) > PUSH_MAX:
+    body = text.replace("{DEVICE_NAME}", session.device.name or "")
+    if len(body) > PUSH_MAX:
         raise StatusError(Status.NOTIFICATION_INVALID_BODY)
-    _undeliverable(session, msg_id, "push", Status.OK)
+    session.server.notifier.push(session.user, widget, body, dash.id)
+    session.ok(msg_id)
 
 
 def sms(session, msg_id, text):
-    _simple(session, msg_id, text, "SMS", SMS_MAX, lambda w: w.get("to"))
+    widget = _checked_widget(session, text, "SMS", SMS_MAX, lambda w: w.get("to"))
+    session.server.notifier.sms(widget["to"], text, _answer_when_sent(session, msg_id))
 
 
 def tweet(session, msg_id, text):
-    _simple(session, msg_id, text, "TWITTER", TWEET_MAX, lambda w: w.get("token") and w.get("secret"))
+    widget = _checked_widget(session, text, "TWITTER", TWEET_MAX, lambda w: w.get("token") and w.get("secret"))
+
+    def done(error):
+        if error is None:
+            session.ok(msg_id)
+        elif getattr(error, "status", None) is None:     # Twitter unreachable
+            session.respond(msg_id, Status.NOTIFICATION_ERROR)
+        # other HTTP statuses: no reply, as upstream
+    session.server.notifier.tweet(widget["token"], widget["secret"], text, done)
 
 
-def _simple(session, msg_id, text, widget_type, limit, authorised):
+def _checked_widget(session, text, widget_type, limit, authorised):
     if not text or len(text) > limit:
         raise StatusError(Status.NOTIFICATION_INVALID_BODY)
     dash = session.dash
@@ -88,4 +117,4 @@ def _simple(session, msg_id, text, widget_type, limit, authorised):
         raise StatusError(Status.NOTIFICATION_NOT_AUTHORIZED)
     if _too_soon(session, widget_type):
         raise StatusError(Status.QUOTA_LIMIT)
-    _undeliverable(session, msg_id, widget_type.lower(), Status.NOTIFICATION_ERROR)
+    return widget
