@@ -329,13 +329,15 @@ def save_properties(path: str, changes: Mapping[str, str]) -> None:
             continue
         key = _split_key_value(stripped)[0]
         if key in pending:
-            lines[i] = f"{key}={_escape(pending.pop(key))}"
-    lines += [f"{key}={_escape(value)}" for key, value in pending.items()]
+            lines[i] = f"{key}={escape_value(pending.pop(key))}"
+    lines += [f"{key}={escape_value(value)}" for key, value in pending.items()]
     write_atomically(path, ("\n".join(lines) + "\n").encode("utf-8"), 0o644)
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+def escape_value(value: str) -> str:
+    """A value as a .properties line holds it, so that parse_properties gives it back unchanged."""
+    escaped = value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return "\\" + escaped if escaped[:1] in (" ", "\f") else escaped
 
 
 # ---------------------------------------------------------------- loading

@@ -198,3 +198,14 @@ def test_admin_pages_forbid_foreign_scripts_and_framing(browser):
     browser.sign_in()
     response, page = browser.request("GET", "/admin")
     assert b'id="sign-out"' in page
+
+
+def test_settings_round_trip_unchanged_even_with_backslashes(make_server):
+    server = make_server(**{"product.name": "Blynk\\\\Home"})   # the file says Blynk\\\\Home, the value is Blynk\\Home
+    browser = Browser(server)
+    browser.sign_in()
+    body = browser.json("/admin/config/server.properties")["body"]
+    assert "product.name=Blynk\\\\Home\n" in body
+    response, data = browser.request("PUT", "/admin/config/server.properties",
+                                     {"name": "server.properties", "body": body})
+    assert response.status == 200 and json.loads(data)["changed"] == []

@@ -1,7 +1,8 @@
 """The admin page in a real headless Chromium (Debian's chromium + chromium-driver, driven by
 selenium): sign in, watch a device connect, edit a user, change a setting and the password."""
-import hashlib
 import base64
+import hashlib
+import json
 import shutil
 
 import pytest
@@ -48,7 +49,9 @@ def sign_in(driver, server, password=ADMIN_PASS):
     driver.get(admin_url(server))
     driver.find_element(By.ID, "email").send_keys(ADMIN_EMAIL)
     driver.find_element(By.ID, "password").send_keys(password)
-    driver.find_element(By.CSS_SELECTOR, "#login button").click()
+    form = driver.find_element(By.ID, "login")
+    form.find_element(By.TAG_NAME, "button").click()
+    wait(driver).until(EC.staleness_of(form))      # the answer (a redirect to /admin) has loaded
 
 
 def signed_in(driver):
@@ -59,10 +62,40 @@ def table_text(driver, table_id):
     return driver.find_element(By.ID, table_id).text
 
 
+def search_users(driver, text):
+    """Type into the user search and wait until the table shows the answer for the whole text."""
+    driver.find_element(By.ID, "user-search").send_keys(text)
+    wait(driver).until(lambda d: d.find_element(By.ID, "user-table").get_attribute("aria-busy") == "false")
+
+
+def status_text(driver):
+    return driver.find_element(By.ID, "status").text
+
+
+def page_fetch(driver, path):
+    """GET `path` from inside the page, with its (HttpOnly) session cookie: (status, body text)."""
+    driver.set_script_timeout(WAIT)
+    return driver.execute_async_script(
+        "var done = arguments[arguments.length - 1];"
+        "fetch(arguments[0], {credentials: 'same-origin'})"
+        ".then(function (r) { return r.text().then(function (t) { done([r.status, t]); }); })"
+        ".catch(function (e) { done([0, String(e)]); });", path)
+
+
 def test_wrong_password_shows_why(browser, server):
     sign_in(browser, server, password="wrong")
     message = wait(browser).until(EC.visibility_of_element_located((By.ID, "message")))
     assert "Wrong e-mail or password" in message.text
+    assert browser.find_elements(By.ID, "sign-out") == []
+
+
+def test_repeated_failures_lock_the_address_out(browser, server):
+    for _ in range(5):
+        sign_in(browser, server, password="wrong")
+        wait(browser).until(EC.visibility_of_element_located((By.ID, "message")))
+    sign_in(browser, server)          # even the right password, once locked out
+    message = wait(browser).until(EC.visibility_of_element_located((By.ID, "message")))
+    assert "Too many failed sign-ins" in message.text
 
 
 def test_sign_in_and_watch_a_device_connect(browser, server):
@@ -84,19 +117,38 @@ def test_edit_a_user_from_the_table(browser, server):
     email = new_account(server)
     sign_in(browser, server)
     signed_in(browser)
-    search = browser.find_element(By.ID, "user-search")
-    search.send_keys(email[:10])
-    wait(browser).until(lambda d: email in table_text(d, "user-table") and ADMIN_EMAIL not in table_text(d, "user-table"))
+    search_users(browser, email[:10])
+    assert email in table_text(browser, "user-table") and ADMIN_EMAIL not in table_text(browser, "user-table")
     browser.find_element(By.CSS_SELECTOR, "#user-table tbody button").click()
     energy = browser.find_element(By.ID, "user-energy")
     energy.clear()
     energy.send_keys("4321")
     browser.find_element(By.CSS_SELECTOR, "#user-form button[type=submit]").click()
-    wait(browser).until(lambda d: f"Saved {email}" in d.find_element(By.ID, "status").text)
-    assert "4321" in table_text(browser, "user-table")
+    wait(browser).until(lambda d: f"Saved {email}" in status_text(d))
+    wait(browser).until(lambda d: "4321" in table_text(d, "user-table"))
+    status, text = page_fetch(browser, f"/admin/users/{email}-Blynk")
+    assert status == 200 and json.loads(text)["energy"] == 4321
 
 
-def test_change_a_setting(browser, server):
+def test_delete_a_user_after_confirming(browser, server):
+    email = new_account(server)
+    sign_in(browser, server)
+    signed_in(browser)
+    search_users(browser, email)
+    assert email in table_text(browser, "user-table") and ADMIN_EMAIL not in table_text(browser, "user-table")
+    browser.find_element(By.CSS_SELECTOR, "#user-table tbody button").click()
+    browser.find_element(By.ID, "user-delete").click()
+    alert = wait(browser).until(EC.alert_is_present())
+    assert email in alert.text
+    alert.accept()
+    wait(browser).until(lambda d: f"Deleted {email}" in status_text(d))
+    assert email not in table_text(browser, "user-table")
+    assert page_fetch(browser, f"/admin/users/{email}-Blynk")[0] == 404
+
+
+def test_change_a_setting(browser, make_server):
+    # A value with a backslash: saving another setting must leave it exactly as it is in the file.
+    server = make_server(custom_note="C:\\\\blynk")
     sign_in(browser, server)
     signed_in(browser)
     browser.find_element(By.ID, "settings-filter").send_keys("notifications.frequency")
@@ -105,8 +157,13 @@ def test_change_a_setting(browser, server):
     field.clear()
     field.send_keys("7")
     browser.find_element(By.CSS_SELECTOR, "#settings-form button").click()
-    wait(browser).until(lambda d: "Saved: notifications.frequency.user.quota.limit" in d.find_element(By.ID, "status").text)
-    assert "notifications.frequency.user.quota.limit=7" in (server.workdir / "server.properties").read_text()
+    wait(browser).until(lambda d: "Saved: notifications.frequency.user.quota.limit." in status_text(d))
+    status, text = page_fetch(browser, "/admin/config/server.properties")
+    assert status == 200
+    assert "notifications.frequency.user.quota.limit=7\n" in json.loads(text)["body"]
+    saved = (server.workdir / "server.properties").read_text()
+    assert "notifications.frequency.user.quota.limit=7\n" in saved
+    assert "custom.note=C:\\\\blynk\n" in saved
 
 
 def test_a_bad_setting_shows_the_error(browser, server):
@@ -117,7 +174,7 @@ def test_a_bad_setting_shows_the_error(browser, server):
     field.clear()
     field.send_keys("lots")
     browser.find_element(By.CSS_SELECTOR, "#settings-form button").click()
-    wait(browser).until(lambda d: "web.request.max.size" in d.find_element(By.ID, "status").text)
+    wait(browser).until(lambda d: "web.request.max.size" in status_text(d))
     assert "error" in browser.find_element(By.ID, "status").get_attribute("class")
 
 
@@ -127,11 +184,24 @@ def test_change_the_password_then_sign_in_again(browser, server):
     browser.find_element(By.ID, "current-password").send_keys(ADMIN_PASS)
     browser.find_element(By.ID, "new-password").send_keys("a-much-better-one")
     browser.find_element(By.CSS_SELECTOR, "#password-form button").click()
-    wait(browser).until(lambda d: "password was changed" in d.find_element(By.ID, "status").text)
+    wait(browser).until(lambda d: "password was changed" in status_text(d))
     browser.find_element(By.ID, "sign-out").click()
     wait(browser).until(EC.presence_of_element_located((By.ID, "login")))
+    assert page_fetch(browser, "/admin/users")[0] == 404          # the cookie is gone
+    sign_in(browser, server)                                        # the old password no longer works
+    wait(browser).until(EC.visibility_of_element_located((By.ID, "message")))
     sign_in(browser, server, password="a-much-better-one")
     signed_in(browser)
+
+
+def test_a_wrong_current_password_is_refused(browser, server):
+    sign_in(browser, server)
+    signed_in(browser)
+    browser.find_element(By.ID, "current-password").send_keys("not-it")
+    browser.find_element(By.ID, "new-password").send_keys("a-much-better-one")
+    browser.find_element(By.CSS_SELECTOR, "#password-form button").click()
+    wait(browser).until(lambda d: "current password is wrong" in status_text(d))
+    assert "error" in browser.find_element(By.ID, "status").get_attribute("class")
 
 
 @pytest.mark.parametrize("password, email", [("123", "test@gmail.com"), ("pässwörd ✓", "Mixed.Case@Example.com"),
@@ -144,3 +214,13 @@ def test_the_page_hashes_passwords_like_the_apps(browser, server, password, emai
     assert in_browser == expected
     if email == "test@gmail.com":
         assert expected == "/pyQf3JCj5XoczfsYJ4LUb+y0DONGMl/AFzLiBTo8LA="   # spec/app.md test vector
+
+
+def test_the_page_sha256_matches_hashlib_at_every_padding_edge(browser, server):
+    browser.get(admin_url(server))
+    texts = ["", "abc", "ü€😀"] + ["a" * n for n in (55, 56, 57, 63, 64, 65, 119, 120, 1000)]
+    in_browser = browser.execute_script(
+        "return arguments[0].map(function (t) {"
+        "  return BlynkHash.sha256(BlynkHash.utf8(t)).map(function (b) { return ('0' + b.toString(16)).slice(-2); }).join('');"
+        "});", texts)
+    assert in_browser == [hashlib.sha256(t.encode()).hexdigest() for t in texts]

@@ -15,7 +15,7 @@ import os
 import time
 import urllib.parse
 
-from ..config import ConfigError, save_properties
+from ..config import ConfigError, escape_value, save_properties
 from ..passwords import password_hash, same_hash
 from . import http_common as H
 from . import static_files
@@ -258,7 +258,7 @@ class AdminArea:
             if name not in CONFIG_NAMES:
                 return H.bad_request("Unsupported configuration.")
             return H.ok({"name": name, "body": ""})
-        body = "".join(f"{k}={v}\n" for k, v in sorted(self.server.config.raw().items()))
+        body = "".join(f"{k}={escape_value(v)}\n" for k, v in sorted(self.server.config.raw().items()))
         return H.ok({"name": name, "body": body})
 
     def put_config(self, request, admin, name):

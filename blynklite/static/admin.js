@@ -2,9 +2,13 @@
 (function () {
   var ROOT = location.pathname.replace(/\/+$/, "") || "/admin";
   var REFRESH_MS = 3000;
-  var users = [];
+  var USERS_PER_PAGE = 100;
   var settings = {};
+  var edited = {};          // settings keys changed in the form since the last load
   var editing = null;
+  var userQuery = 0;        // answers to older searches are dropped
+  var searchTimer = null;
+  var SEARCH_DELAY_MS = 250;
 
   function $(id) { return document.getElementById(id); }
 
@@ -14,20 +18,28 @@
     status.className = isError ? "error" : "ok";
   }
 
-  function api(method, path, body) {
+  // Resolves to {data, headers}; a non-2xx answer rejects with the server's text.
+  function request(method, path, body) {
     var options = { method: method, credentials: "same-origin", headers: {} };
     if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(body);
     }
     return fetch(ROOT + path, options).then(function (response) {
+      // Lists answer 404 only when the session is gone: back to the sign-in page.
       if (response.status === 404 && method === "GET") { location.href = ROOT; }
       return response.text().then(function (text) {
         if (!response.ok) { throw new Error(text || ("HTTP " + response.status)); }
-        return text ? JSON.parse(text) : null;
+        return { data: text ? JSON.parse(text) : null, headers: response.headers };
       });
     });
   }
+
+  function api(method, path, body) {
+    return request(method, path, body).then(function (answer) { return answer.data; });
+  }
+
+  function when(ms) { return ms ? new Date(ms).toLocaleString() : ""; }
 
   function row(cells) {
     var tr = document.createElement("tr");
@@ -46,6 +58,7 @@
 
   // -- overview ------------------------------------------------------------------------------------
   function refreshOverview() {
+    if (document.hidden) { return; }
     api("GET", "/stats/realtime").then(function (stats) {
       var s = stats[0];
       $("rate").textContent = s.oneMinRate;
@@ -56,23 +69,29 @@
       fill("commands", commands.map(function (name) { return row([name, s.commands[name]]); }));
     }).catch(function (e) { say(e.message, true); });
     api("GET", "/stats/connections").then(function (rows) {
-      fill("connections", rows.map(function (c) { return row([c.type, c.email, c.name, c.ip]); }));
+      fill("connections", rows.map(function (c) { return row([c.type, c.email, c.name, c.ip, when(c.since)]); }));
     }).catch(function (e) { say(e.message, true); });
   }
 
   // -- users ---------------------------------------------------------------------------------------
   function loadUsers() {
     var part = $("user-search").value.trim().toLowerCase();
-    var query = part ? "?_filters=" + encodeURIComponent(JSON.stringify({ name: part })) : "";
-    return api("GET", "/users" + query).then(function (list) {
-      users = list;
+    var query = "?_page=1&_perPage=" + USERS_PER_PAGE + "&_sortField=email&_sortDir=ASC";
+    if (part) { query += "&_filters=" + encodeURIComponent(JSON.stringify({ name: part })); }
+    var mine = ++userQuery;
+    return request("GET", "/users" + query).then(function (answer) {
+      if (mine !== userQuery) { return; }
+      $("user-table").setAttribute("aria-busy", "false");
+      var list = answer.data;
+      var total = answer.headers.get("X-Total-Count") || list.length;
+      $("user-count").textContent = list.length < total ? "Showing " + list.length + " of " + total + "; search to narrow." : total + " shown.";
       fill("user-table", list.map(function (u) {
         var edit = document.createElement("button");
         edit.type = "button";
         edit.textContent = "Edit";
         edit.addEventListener("click", function () { openUser(u); });
         var projects = ((u.profile || {}).dashBoards || []).length;
-        var last = u.lastLoggedAt ? new Date(u.lastLoggedAt).toLocaleString() : "never";
+        var last = when(u.lastLoggedAt) || "never";
         return row([u.email, u.appName, projects, u.energy, last, edit]);
       }));
     }).catch(function (e) { say(e.message, true); });
@@ -92,11 +111,13 @@
 
   function saveUser(event) {
     event.preventDefault();
-    var changed = Object.assign({}, editing, {
+    // Only the fields this form edits: a stale copy of the stored hash sent back as `pass` would be
+    // taken for a new plain password.
+    var changed = {
       name: $("user-name").value,
       energy: parseInt($("user-energy").value, 10) || 0,
       isSuperAdmin: $("user-admin").checked
-    });
+    };
     if ($("user-password").value) { changed.pass = $("user-password").value; }
     api("PUT", "/users/" + userId(editing), changed).then(function (saved) {
       editing = saved;
@@ -119,8 +140,8 @@
   function parseProperties(text) {
     var values = {};
     text.split("\n").forEach(function (line) {
-      var at = line.indexOf("=");
-      if (at > 0) { values[line.slice(0, at)] = line.slice(at + 1); }
+      var at = line.indexOf("=");   // keys are plain; values are escaped as in a .properties file
+      if (at > 0) { values[line.slice(0, at)] = unescapeProperty(line.slice(at + 1)); }
     });
     return values;
   }
@@ -128,8 +149,20 @@
   function loadSettings() {
     return api("GET", "/config/server.properties").then(function (config) {
       settings = parseProperties(config.body);
+      edited = {};
       showSettings();
     }).catch(function (e) { say(e.message, true); });
+  }
+
+  function unescapeProperty(text) {
+    var named = { n: "\n", r: "\r", t: "\t", f: "\f" };
+    return text.replace(/\\(.)/g, function (_, c) { return named[c] || c; });
+  }
+
+  function escapeProperty(text, isKey) {
+    var escaped = text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/\r/g, "\\r").replace(/\t/g, "\\t");
+    if (isKey) { return escaped.replace(/([=: #!])/g, "\\$1"); }
+    return escaped.replace(/^([ \f])/, "\\$1");   // keep a leading space
   }
 
   function showSettings() {
@@ -141,14 +174,17 @@
       input.value = settings[key];
       input.name = key;
       input.setAttribute("aria-label", key);
-      input.addEventListener("change", function () { settings[key] = input.value; });
+      input.addEventListener("input", function () { settings[key] = input.value; edited[key] = true; });
       return row([key, input]);
     }));
   }
 
   function saveSettings(event) {
     event.preventDefault();
-    var body = Object.keys(settings).map(function (key) { return key + "=" + settings[key]; }).join("\n");
+    // Only the edited keys, escaped as in a .properties file, so keys nobody touched stay as they are.
+    var keys = Object.keys(edited);
+    if (!keys.length) { say("Nothing to save: no setting was changed."); return; }
+    var body = keys.map(function (key) { return escapeProperty(key, true) + "=" + escapeProperty(settings[key]); }).join("\n");
     api("PUT", "/config/server.properties", { name: "server.properties", body: body }).then(function (result) {
       $("settings-file").textContent = result.file;
       var text = result.changed.length ? "Saved: " + result.changed.join(", ") + "." : "Nothing changed.";
@@ -168,7 +204,13 @@
       }).catch(function (e) { say(e.message, true); });
   }
 
-  $("user-search").addEventListener("input", loadUsers);
+  // Search once typing pauses; the table is marked busy until the answer for the last text is shown.
+  $("user-search").addEventListener("input", function () {
+    $("user-table").setAttribute("aria-busy", "true");
+    userQuery++;              // an answer still on its way is for older text
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(loadUsers, SEARCH_DELAY_MS);
+  });
   $("user-form").addEventListener("submit", saveUser);
   $("user-delete").addEventListener("click", deleteUser);
   $("user-cancel").addEventListener("click", function () { $("user-form").hidden = true; });

@@ -16,4 +16,6 @@
     document.getElementById("hash").value = BlynkHash.passwordHash(password.value, email);
     password.disabled = true;   // the plain password never leaves the browser
   });
+  // Coming back with the Back button must not leave the field disabled.
+  window.addEventListener("pageshow", function () { document.getElementById("password").disabled = false; });
 })();
