@@ -13,6 +13,8 @@ folder per phase:
   baseline  the same forward points against baseline_forwarder.py (plain app, synthetic tokens): the floor
   http      GET /{token}/update/V1 at 2k req/s over keep-alive: CPU per request, latency   (bench.py http)
   websocket RSS with 1,000 idle devices logged in over ws:// /websockets, kB per device   (own loader)
+  notify    1,000 devices at 5k msg/s, p99 latency without and then with 100 mails queued to an SMTP
+            server that takes 1 s per mail (aiosmtpd, in this process)
 It prints figures, never asserts. At the end: a Markdown table (blynklite, the Java 0.41.17 reference
 from the bench README, the baseline) to paste into README, the command line, and any problems seen
 (server died, loss, closed senders, WARNING/ERROR lines in logs/blynk.log). Only 127.0.0.1 is used.
@@ -326,6 +328,75 @@ def ws_alive(sock):
         return False
 
 
+MAIL_DEVICES, MAIL_RATE, MAILS, MAIL_DELAY = 1000, 5000, 100, 1.0
+
+
+def phase_notify(o, work):
+    try:
+        from aiosmtpd.controller import Controller
+    except ImportError:
+        PROBLEMS.append("notify: aiosmtpd is not installed (pip install aiosmtpd)")
+        return {}
+    delivered = []
+
+    class SlowMailbox:
+        async def handle_DATA(self, server, session, envelope):
+            import asyncio
+            await asyncio.sleep(MAIL_DELAY)
+            delivered.append(time.monotonic())
+            return "250 OK"
+    smtp_port = free_ports(1)[0]
+    smtp = Controller(SlowMailbox(), hostname=HOST, port=smtp_port)
+    smtp.start()
+    srv = Server(work, "notify")
+    with open(os.path.join(srv.dir, "mail.properties"), "w") as f:
+        f.write(f"mail.smtp.host={HOST}\nmail.smtp.port={smtp_port}\nmail.smtp.auth=false\n"
+                f"mail.smtp.starttls.enable=false\nmail.smtp.username=bench@example.com\n")
+
+    def forward():
+        return bench(["forward", *srv.ports_args(), "--pid", srv.proc.pid, "--rate", MAIL_RATE,
+                      "--senders", MAIL_DEVICES, "--per-write", "1", *load_args(o),
+                      "--max-lifetime", int(load_timeout(o))], timeout=load_timeout(o))
+
+    def run(srv):
+        token = mail_project(srv)
+        quiet = forward()
+        mailer = threading.Timer(o.warmup + 1, post_mails, (srv, token))
+        mailer.start()
+        busy = forward()
+        mailer.join()
+        return {"without_mail": quiet and quiet["median"], "with_mail": busy and busy["median"],
+                "mails_delivered_during_run": len(delivered)}
+    try:
+        return with_server(srv, run)
+    finally:
+        smtp.stop()
+
+
+def mail_project(srv):
+    """An account with a Mail widget; its device token, for the HTTP /email endpoint."""
+    sys.path.insert(0, ROOT)
+    from blynklite.client import AppClient
+    from blynklite.codec.commands import Command
+    with AppClient(HOST, srv.app, timeout=10) as app:
+        app.register("mail-bench@example.com", "bench-pass")
+        app.login("mail-bench@example.com", "bench-pass")
+        dash_id, _, token = app.new_device("mailer", dash_id=900)
+        widget = json.dumps({"id": 1, "type": "EMAIL", "x": 0, "y": 0, "width": 1, "height": 1})
+        app.request(Command.CREATE_WIDGET, f"{dash_id}\0{widget}")
+    return token
+
+
+def post_mails(srv, token):
+    import http.client
+    conn = http.client.HTTPConnection(HOST, srv.hw, timeout=10)
+    body = json.dumps({"to": "someone@example.com", "subj": "bench", "title": "queued mail"})
+    for _ in range(MAILS):
+        conn.request("POST", f"/{token}/email", body, {"Content-Type": "application/json"})
+        conn.getresponse().read()
+    conn.close()
+
+
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -390,6 +461,12 @@ def table(R):
                      fmt(ht.get("server_cpu_us_per_msg"), ".1f", " µs") + ", " +
                      fmt(ht.get("lat_p50_us") and ht["lat_p50_us"] / 1000, ".2f") + " / " +
                      fmt(ht.get("lat_p99_us") and ht["lat_p99_us"] / 1000, ".2f", " ms"), JAVA["http"], "-"))
+    nt = R.get("notify") or {}
+    if nt.get("without_mail") and nt.get("with_mail"):
+        p99 = lambda m: fmt(m.get("lat_p99_us") and m["lat_p99_us"] / 1000, ".2f")  # noqa: E731
+        rows.append((f"p99 at {MAIL_RATE // 1000}k msg/s from {MAIL_DEVICES} devices: without / with "
+                     f"{MAILS} mails queued to a {MAIL_DELAY:g} s/mail SMTP server",
+                     f"{p99(nt['without_mail'])} / {p99(nt['with_mail'])} ms", "-", "-"))
     if ws:
         rows.append((f"RSS with {ws.get('devices')} idle websocket devices, kB per device",
                      f"{mb(ws.get('rss_with_ws_kb'))} MB, {fmt(ws.get('kb_per_ws_device'), '.1f')} kB", "-", "-"))
@@ -402,7 +479,7 @@ def table(R):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="short runs (3 s, 1 run, 2 s warm-up)")
-    ap.add_argument("--only", default="startup,idle,forward,baseline,http,websocket",
+    ap.add_argument("--only", default="startup,idle,forward,baseline,http,websocket,notify",
                     help="comma-separated phases")
     ap.add_argument("--json-out", help="write all figures as JSON to this file")
     ap.add_argument("--runs", type=int, help="measured runs per point (default 3, quick 1)")
@@ -414,7 +491,7 @@ def main():
     o.seconds = o.seconds or (3 if o.quick else 10)
     o.warmup = o.warmup if o.warmup is not None else (2 if o.quick else 5)
     only = set(o.only.split(","))
-    unknown = only - {"startup", "idle", "forward", "baseline", "http", "websocket"}
+    unknown = only - {"startup", "idle", "forward", "baseline", "http", "websocket", "notify"}
     if unknown:
         ap.error(f"unknown phases: {', '.join(sorted(unknown))}")
     command = shlex.join([sys.executable] + sys.argv)
@@ -425,7 +502,7 @@ def main():
     try:
         for name, fn in (("startup", phase_startup), ("idle", phase_idle), ("forward", phase_forward),
                          ("baseline", lambda o, w: phase_forward(o, w, baseline=True)),
-                         ("http", phase_http), ("websocket", phase_websocket)):
+                         ("http", phase_http), ("websocket", phase_websocket), ("notify", phase_notify)):
             if name in only:
                 print(f"\n== {name}", flush=True)
                 try:
