@@ -50,7 +50,7 @@ class HttpSession:
         except HttpError as error:
             log.info("HTTP %s from %s: %s", error.status, self.conn.peer[0], error.message)
             self.conn.write(response(error.status, error.message.encode("utf-8"), H.TEXT_TYPE,
-                                     keep_alive=False))
+                                     error.headers, keep_alive=False))
             self.conn.close(f"HTTP {error.status}")
 
     def handle(self, request):

@@ -109,3 +109,9 @@ def test_dashws_refuses_register(project):
 def test_dashws_is_not_served_on_the_plain_port(project):
     with WsClient.open(project["server"], "/dashws", secure=False) as ws:
         assert ws.status_line.startswith("HTTP/1.1 404")
+
+
+def test_an_old_websocket_version_is_told_which_one_to_use(project):
+    with WsClient.open(project["server"], headers={"Sec-WebSocket-Version": "8"}) as ws:
+        assert ws.status_line.startswith("HTTP/1.1 426")
+        assert "Sec-WebSocket-Version: 13" in ws.response_head

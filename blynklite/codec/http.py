@@ -58,10 +58,11 @@ _REASONS = {status.value: status.phrase for status in http.HTTPStatus}
 class HttpError(Exception):
     """The peer sent something we must refuse: answer `status` with `message`, then close."""
 
-    def __init__(self, status, message):
+    def __init__(self, status, message, headers=()):
         super().__init__(f"{status} {message}")
         self.status = status
         self.message = message
+        self.headers = tuple(headers)     # extra response headers, e.g. for a 426
 
 
 class Request:

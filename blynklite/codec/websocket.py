@@ -120,7 +120,8 @@ def handshake_response(request, protocol=None):
     if "upgrade" not in request.tokens("connection"):
         raise HttpError(400, "Expected Connection: Upgrade.")
     if (request.header("sec-websocket-version") or "").strip() != "13":
-        raise HttpError(426, "Unsupported websocket version; send Sec-WebSocket-Version: 13.")
+        raise HttpError(426, "Unsupported websocket version; send Sec-WebSocket-Version: 13.",
+                        [("Sec-WebSocket-Version", "13")])
     key = (request.header("sec-websocket-key") or "").strip()
     try:
         valid = key.isascii() and len(base64.b64decode(key, validate=True)) == 16
