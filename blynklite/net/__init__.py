@@ -1,1 +1,1 @@
-"""The only package that touches sockets and `selectors`."""
+"""The only package that touches sockets and readiness polling (epoll, or `selectors` elsewhere)."""

@@ -1,6 +1,6 @@
 """One non-blocking TCP connection: reads into the reactor's buffer, bounded output, orderly close.
 
-Owns: the socket, its selector registration, the output queue and the TLS layer (if any).
+Owns: the socket, its poller registration, the output queue and the TLS layer (if any).
 Never does: parsing. Bytes in go to `protocol.data_received(view)`; `protocol.connection_lost()`
 is called exactly once, whatever ends the connection.
 
@@ -14,10 +14,11 @@ Invariant: `_out` holds wire bytes (already encrypted); `_pending` holds plainte
 """
 import errno
 import logging
-import selectors
 import socket
 import ssl
 
+from .poller import READ as _READ
+from .poller import WRITE as _WRITE
 from .tls import TLSClosed, TLSLayer
 
 log = logging.getLogger("blynklite.net")
@@ -26,8 +27,6 @@ HIGH_WATER = 64 * 1024   # Netty's default write-buffer high-water mark, which u
 LOW_WATER = 32 * 1024
 HARD_LIMIT = 1024 * 1024
 
-_READ = selectors.EVENT_READ
-_WRITE = selectors.EVENT_WRITE
 _AGAIN = (BlockingIOError, InterruptedError)
 
 
@@ -54,7 +53,7 @@ class Connection:
         self._events = _READ
         self._closing = False
         self._paused = False
-        reactor.selector.register(sock, _READ, self)
+        reactor.poller.register(sock, _READ, self)
 
     def __repr__(self):
         return f"<Connection {self.peer[0]}:{self.peer[1]} {type(self.protocol).__name__}>"
@@ -188,7 +187,7 @@ class Connection:
     def _set_events(self, events):
         if events != self._events and not self.closed:
             self._events = events
-            self.reactor.selector.modify(self.sock, events, self)
+            self.reactor.poller.modify(self.sock, events)
 
     # -- closing ----------------------------------------------------------------------------------
     def close(self, reason=None):
@@ -217,10 +216,7 @@ class Connection:
         if self.closed:
             return
         self.closed = True
-        try:
-            self.reactor.selector.unregister(self.sock)
-        except (KeyError, ValueError):
-            pass
+        self.reactor.poller.unregister(self.sock)
         try:
             self.sock.close()
         except OSError:

@@ -3,6 +3,7 @@ import logging
 import socket
 
 from .connection import configure_socket
+from .poller import READ
 
 log = logging.getLogger("blynklite.net")
 
@@ -18,7 +19,7 @@ class Listener:
         self.sock = _bind(address, port)
         self.sock.setblocking(False)
         self.port = self.sock.getsockname()[1]
-        reactor.selector.register(self.sock, 1, self)
+        reactor.poller.register(self.sock, READ, self)
 
     def on_readable(self):
         for _ in range(ACCEPTS_PER_EVENT):
@@ -40,10 +41,7 @@ class Listener:
         pass
 
     def close(self):
-        try:
-            self.reactor.selector.unregister(self.sock)
-        except (KeyError, ValueError):
-            pass
+        self.reactor.poller.unregister(self.sock)
         self.sock.close()
 
 

@@ -1,4 +1,4 @@
-"""The reactor: one thread, one `selectors` loop, a timer heap and a thread-safe call queue.
+"""The reactor: one thread, one readiness loop (net/poller.py), a timer heap and a thread-safe call queue.
 
 Owns: readiness dispatch, timers, the wake-up pipe, the read buffer shared by every connection, and
 the end-of-round flush of connections that queued output. Never does: parsing, blocking calls.
@@ -11,9 +11,10 @@ import heapq
 import itertools
 import logging
 import os
-import selectors
 import socket
 import time
+
+from .poller import READ, WRITE, Poller
 
 log = logging.getLogger("blynklite.reactor")
 
@@ -40,7 +41,7 @@ class Timer:
 
 class Reactor:
     def __init__(self):
-        self.selector = selectors.DefaultSelector()
+        self.poller = Poller()
         self.now = time.monotonic()
         self.read_buffer = bytearray(READ_BUFFER_SIZE)
         self.read_view = memoryview(self.read_buffer)
@@ -55,7 +56,7 @@ class Reactor:
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
         self._wake_writer.setblocking(False)
-        self.selector.register(self._wake_reader, selectors.EVENT_READ, self)
+        self.poller.register(self._wake_reader, READ, self)
 
     # -- scheduling -------------------------------------------------------------------------------
     def call_soon(self, callback, *args):
@@ -104,30 +105,31 @@ class Reactor:
         self.call_soon_threadsafe(lambda: None)
 
     def run_once(self):
-        timeout = self._next_timeout()
-        events = self.selector.select(timeout)
+        if self._ready or self._from_threads or self._dirty:
+            timeout = 0
+        elif self._timers:
+            timeout = max(0.0, self._timers[0][0] - time.monotonic())
+        else:
+            timeout = None
+        events = self.poller.poll(timeout)
         self.now = time.monotonic()
         self.wall_ms = int(time.time() * 1000)
-        for key, mask in events:
-            handler = key.data
+        for handler, mask in events:
             try:
-                if mask & selectors.EVENT_READ:
+                if mask & READ:
                     handler.on_readable()
-                if mask & selectors.EVENT_WRITE:
+                if mask & WRITE:
                     handler.on_writable()
             except Exception:
                 log.exception("unhandled error in %r", handler)
                 _abort(handler)
-        self._run_timers()
-        self._run_ready()
-        self._flush_dirty()
-
-    def _next_timeout(self):
-        if self._ready or self._from_threads or self._dirty:
-            return 0
-        if not self._timers:
-            return None
-        return max(0.0, self._timers[0][0] - time.monotonic())
+        # Each phase is looked at before it is called: most rounds have nothing but I/O.
+        if self._timers and self._timers[0][0] <= self.now:
+            self._run_timers()
+        if self._ready or self._from_threads:
+            self._run_ready()
+        if self._dirty:
+            self._flush_dirty()
 
     def _run_timers(self):
         timers = self._timers
@@ -175,10 +177,10 @@ class Reactor:
         pass
 
     def close(self):
-        self.selector.unregister(self._wake_reader)
+        self.poller.unregister(self._wake_reader)
         self._wake_reader.close()
         self._wake_writer.close()
-        self.selector.close()
+        self.poller.close()
 
 
 def _abort(handler):
