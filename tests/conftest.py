@@ -51,7 +51,8 @@ class RunningServer:
     def start(self):
         config = self.workdir / "server.properties"
         config.write_text("".join(f"{k}={v}\n" for k, v in self.properties.items()))
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        # Notification peers in the tests listen on loopback: never reach them through a proxy.
+        env = dict(os.environ, PYTHONPATH=str(ROOT), no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "blynklite", "-serverConfig", str(config)],
             cwd=self.workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

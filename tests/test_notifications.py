@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 import urllib.parse
 
 import pytest
@@ -13,9 +14,26 @@ import pytest
 from blynklite.codec.commands import Command, Status
 from conftest import RunningServer
 from devices import app_barrier, device, new_account, open_app
-from notification_peers import Recorder, SmtpServer, json_reply, wait_until
+from notify.peers import Recorder, SmtpServer, TestCA
 
 pytest.importorskip("aiosmtpd")
+
+
+def smtp_server(tmp_path, mode="plain", **kwargs):
+    """An SMTP peer; in the TLS modes its certificate comes from a CA whose file is `.cafile`."""
+    ca = TestCA(tmp_path) if mode != "plain" else None
+    server = SmtpServer(mode, tls=ca and ca.server_context(), **kwargs)
+    server.cafile = ca and ca.cafile
+    return server
+
+
+def wait_until(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def start_server(tmp_path, files, **properties):
@@ -94,7 +112,7 @@ def projects():
 
 @pytest.mark.parametrize("mode", ["plain", "starttls", "tls"])
 def test_a_device_mail_arrives(tmp_path, run_server, projects, mode):
-    with SmtpServer(tmp_path, mode, users={"blynk@example.com": "smtp-pass"}) as smtp:
+    with smtp_server(tmp_path, mode, users={"blynk@example.com": "smtp-pass"}) as smtp:
         extra = {"mail.smtp.auth": "true", "mail.smtp.password": "smtp-pass", "mail.smtp.ssl.cafile": smtp.cafile or ""}
         if mode == "starttls":
             extra["mail.smtp.starttls.enable"] = "true"
@@ -112,7 +130,7 @@ def test_a_device_mail_arrives(tmp_path, run_server, projects, mode):
 
 
 def test_two_field_mail_goes_to_the_account_and_widget_to_wins(tmp_path, run_server, projects):
-    with SmtpServer(tmp_path) as smtp:
+    with smtp_server(tmp_path) as smtp:
         server = run_server({"mail.properties": mail_properties(smtp)})
         project = projects(server, {"type": "EMAIL", "contentType": "TEXT_PLAIN"})
         assert project.ask(Command.EMAIL, "Subject\0Text", 1) == Status.OK
@@ -124,7 +142,7 @@ def test_two_field_mail_goes_to_the_account_and_widget_to_wins(tmp_path, run_ser
 
 
 def test_wrong_smtp_password_is_notification_error_and_a_log_line(tmp_path, run_server, projects):
-    with SmtpServer(tmp_path, "starttls", users={"blynk@example.com": "right"}) as smtp:
+    with smtp_server(tmp_path, "starttls", users={"blynk@example.com": "right"}) as smtp:
         props = mail_properties(smtp, **{"mail.smtp.auth": "true", "mail.smtp.password": "wrong",
                                          "mail.smtp.starttls.enable": "true", "mail.smtp.ssl.cafile": smtp.cafile})
         server = run_server({"mail.properties": props})
@@ -135,7 +153,7 @@ def test_wrong_smtp_password_is_notification_error_and_a_log_line(tmp_path, run_
 
 
 def test_an_untrusted_certificate_is_refused_unless_trusted_by_name(tmp_path, run_server, projects):
-    with SmtpServer(tmp_path, "tls") as smtp:
+    with smtp_server(tmp_path, "tls") as smtp:
         props = mail_properties(smtp, **{"mail.smtp.ssl.enable": "true"})
         server = run_server({"mail.properties": props})
         project = projects(server, {"type": "EMAIL"})
@@ -144,7 +162,7 @@ def test_an_untrusted_certificate_is_refused_unless_trusted_by_name(tmp_path, ru
 
 
 def test_smtp_server_down_and_quota_and_daily_limit(tmp_path, run_server, projects):
-    with SmtpServer(tmp_path) as smtp:
+    with smtp_server(tmp_path) as smtp:
         port = smtp.port
     server = run_server({"mail.properties": {"mail.smtp.host": "127.0.0.1", "mail.smtp.port": port,
                                              "mail.smtp.auth": "false", "mail.smtp.username": "b@example.com"}},
@@ -169,7 +187,7 @@ def test_mail_without_a_widget_is_not_allowed(run_server, projects):
 
 
 def test_app_can_mail_itself_the_device_token(tmp_path, run_server, projects):
-    with SmtpServer(tmp_path) as smtp:
+    with smtp_server(tmp_path) as smtp:
         server = run_server({"mail.properties": mail_properties(smtp)})
         project = projects(server)
         reply = project.app.request(Command.EMAIL, f"{project.dash_id}\0{project.device_id}")
@@ -182,7 +200,7 @@ def test_app_can_mail_itself_the_device_token(tmp_path, run_server, projects):
 
 def test_http_email_endpoint(tmp_path, run_server, projects):
     import http.client
-    with SmtpServer(tmp_path) as smtp:
+    with smtp_server(tmp_path) as smtp:
         server = run_server({"mail.properties": mail_properties(smtp)})
         project = projects(server, {"type": "EMAIL"})
         conn = http.client.HTTPConnection(server.host, server.hw_port, timeout=5)
@@ -199,26 +217,26 @@ def test_http_email_endpoint(tmp_path, run_server, projects):
 
 def test_legacy_fcm_push_has_upstreams_payloads(run_server, projects):
     with Recorder() as fcm:
-        fcm.replies = [json_reply({"success": 1, "failure": 0})]
+        fcm.reply("/fcm/send", 200, {"success": 1, "failure": 0})
         server = run_server({"gcm.properties": {"gcm.server": fcm.url + "/fcm/send", "gcm.api.key": "KEY"}})
         project = projects(server, {"type": "NOTIFICATION", "priority": "high"})
         project.add_push_tokens(uid1="android-token")
         assert project.ask(Command.PUSH_NOTIFICATION, "Yo {DEVICE_NAME}!", 11) == Status.OK
-        method, path, headers, body = fcm.next()
-        assert (method, path, headers["Authorization"]) == ("POST", "/fcm/send", "key=KEY")
-        assert headers["Content-Type"] == "application/json; charset=utf-8"
-        assert json.loads(body) == {"to": "android-token", "priority": "high",
+        request = fcm.next()
+        assert (request.method, request.path, request.headers["Authorization"]) == ("POST", "/fcm/send", "key=KEY")
+        assert request.headers["Content-Type"] == "application/json; charset=utf-8"
+        assert request.json() == {"to": "android-token", "priority": "high",
                                     "data": {"message": "Yo Boiler!", "dashId": project.dash_id}}
 
 
 def test_an_unregistered_push_token_is_forgotten(run_server, projects):
     with Recorder() as fcm:
-        fcm.replies = [json_reply({"success": 0, "failure": 1, "results": [{"error": "NotRegistered"}]})]
+        fcm.reply("/", 200, {"success": 0, "failure": 1, "results": [{"error": "NotRegistered"}]})
         server = run_server({"gcm.properties": {"gcm.server": fcm.url, "gcm.api.key": "KEY"}})
         project = projects(server, {"type": "NOTIFICATION"})
         project.add_push_tokens(uid1="dead-token")
         assert project.ask(Command.PUSH_NOTIFICATION, "hello", 12) == Status.OK
-        assert fcm.next() is not None
+        fcm.next()
         assert wait_until(lambda: "removed 1 unregistered push token" in server.log_text())
 
 
@@ -229,11 +247,11 @@ def test_ntfy_push_and_offline_push(run_server, projects):
         project = projects(server, {"type": "NOTIFICATION", "notifyWhenOffline": True})
         project.add_push_tokens(uid1="phone")
         assert project.ask(Command.PUSH_NOTIFICATION, "Door open", 13) == Status.OK
-        method, path, headers, body = ntfy.next()
-        assert (method, path, body) == ("POST", "/my-home", b"Door open")
-        assert headers["Title"] == "Blynk Notification" and headers["Authorization"] == "Bearer tk"
+        request = ntfy.next()
+        assert (request.method, request.path, request.body) == ("POST", "/my-home", b"Door open")
+        assert request.headers["Title"] == "Blynk Notification" and request.headers["Authorization"] == "Bearer tk"
         project.hw.close()
-        assert ntfy.next()[3] == b"Your Boiler went offline."
+        assert ntfy.next().body == b"Your Boiler went offline."
 
 
 def test_fcm_v1_signs_a_jwt_and_sends_with_the_access_token(tmp_path, run_server, projects):
@@ -246,24 +264,26 @@ def test_fcm_v1_signs_a_jwt_and_sends_with_the_access_token(tmp_path, run_server
                                                     serialization.NoEncryption()).decode(),
                    "token_uri": google.url + "/token"}
         (tmp_path / "account.json").write_text(json.dumps(account))
-        google.replies = [json_reply({"access_token": "ya29.token", "expires_in": 3600}), json_reply({"name": "m"})]
+        google.reply("/token", 200, {"access_token": "ya29.token", "expires_in": 3600})
+        google.reply("/v1/projects/home-123/messages:send", 200, {"name": "m"})
         server = run_server({"gcm.properties": {"push.provider": "fcm-v1", "fcm.service.account": tmp_path / "account.json",
                                                 "fcm.endpoint": google.url + "/v1/projects/{project_id}/messages:send"}})
         project = projects(server, {"type": "NOTIFICATION"})
         project.add_push_tokens(uid1="device-token")
         assert project.ask(Command.PUSH_NOTIFICATION, "hello v1", 14) == Status.OK
-        _, path, _, body = google.next()
-        form = urllib.parse.parse_qs(body.decode())
-        assert path == "/token" and form["grant_type"] == ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+        request = google.next()
+        form = urllib.parse.parse_qs(request.body.decode())
+        assert request.path == "/token" and form["grant_type"] == ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
         header, claims, signature = form["assertion"][0].split(".")
         pad = lambda s: base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))  # noqa: E731
         key.public_key().verify(pad(signature), f"{header}.{claims}".encode(), padding.PKCS1v15(), hashes.SHA256())
         claims = json.loads(pad(claims))
         assert claims["iss"] == "svc@home-123.iam" and claims["aud"] == google.url + "/token"
         assert claims["scope"] == "https://www.googleapis.com/auth/firebase.messaging"
-        _, path, headers, body = google.next()
-        assert path == "/v1/projects/home-123/messages:send" and headers["Authorization"] == "Bearer ya29.token"
-        message = json.loads(body)["message"]
+        request = google.next()
+        assert request.path == "/v1/projects/home-123/messages:send"
+        assert request.headers["Authorization"] == "Bearer ya29.token"
+        message = request.json()["message"]
         assert message["token"] == "device-token" and message["notification"]["body"] == "hello v1"
 
 
@@ -299,21 +319,21 @@ def test_http_notify_endpoint(run_server, projects):
         conn.request("POST", f"/{project.token}/notify", json.dumps({"body": "From HTTP"}), {"Content-Type": "application/json"})
         assert conn.getresponse().status == 200
         conn.close()
-        assert json.loads(fcm.next()[3])["data"]["message"] == "From HTTP"
+        assert fcm.next().json()["data"]["message"] == "From HTTP"
 
 
 # -- SMS and tweets -----------------------------------------------------------------------------------
 
 def test_sms_goes_to_nexmo_with_the_widget_number(run_server, projects):
     with Recorder() as nexmo:
-        nexmo.replies = [json_reply({"messages": [{"status": "0"}]}),
-                         json_reply({"messages": [{"status": "2", "error-text": "Missing to"}]})]
+        nexmo.reply("/sms/json", 200, {"messages": [{"status": "0"}]})
+        nexmo.reply("/sms/json", 200, {"messages": [{"status": "2", "error-text": "Missing to"}]})
         server = run_server({"sms.properties": {"nexmo.api.key": "k", "nexmo.api.secret": "s", "nexmo.url": nexmo.url + "/sms/json"}})
         project = projects(server, {"type": "SMS", "to": "+4912345"})
         assert project.ask(Command.SMS, "water leak", 21) == Status.OK
-        _, path, headers, body = nexmo.next()
-        assert path == "/sms/json"
-        assert urllib.parse.parse_qs(body.decode()) == {"api_key": ["k"], "api_secret": ["s"], "from": ["Blynk"],
+        request = nexmo.next()
+        assert request.path == "/sms/json"
+        assert urllib.parse.parse_qs(request.body.decode()) == {"api_key": ["k"], "api_secret": ["s"], "from": ["Blynk"],
                                                         "to": ["+4912345"], "text": ["water leak"]}
         project.hw.send(Command.PING, b"", 99)
         wait_until(lambda: False, 1.1)   # past the 1 s frequency limit
@@ -329,13 +349,15 @@ def test_sms_checks(run_server, projects):
 
 def test_tweets_are_signed_with_oauth1(run_server, projects):
     with Recorder() as twitter:
-        twitter.replies = [json_reply({"id": 1}), json_reply({"errors": []}, status=403)]
+        twitter.reply("/1.1/statuses/update.json", 200, {"id": 1})
+        twitter.reply("/1.1/statuses/update.json", 403, {"errors": []})
         server = run_server({"twitter4j.properties": {"oauth.consumerKey": "ck", "oauth.consumerSecret": "cs",
                                                       "twitter.url": twitter.url + "/1.1/statuses/update.json"}})
         project = projects(server, {"type": "TWITTER", "token": "ut", "secret": "us"})
         assert project.ask(Command.TWEET, "Temperature 21 °C", 31) == Status.OK
-        _, path, headers, body = twitter.next()
-        assert body == b"status=Temperature%2021%20%C2%B0C"
+        request = twitter.next()
+        path, headers = request.path, request.headers
+        assert request.body == b"status=Temperature%2021%20%C2%B0C"
         oauth = dict(urllib.parse.unquote(p.strip()).split("=", 1) for p in headers["Authorization"][6:].split(","))
         oauth = {k: v.strip('"') for k, v in oauth.items()}
         assert oauth["oauth_consumer_key"] == "ck" and oauth["oauth_token"] == "ut"
@@ -352,7 +374,7 @@ def test_tweets_are_signed_with_oauth1(run_server, projects):
 
 
 def test_a_full_queue_drops_the_mail_with_a_log_line_and_forwarding_goes_on(tmp_path, run_server, projects):
-    with SmtpServer(tmp_path, delay=2.0) as smtp:
+    with smtp_server(tmp_path, delay=2.0) as smtp:
         server = run_server({"mail.properties": mail_properties(smtp)},
                             **{"notifications.queue.limit": 1, "blocking.processor.thread.pool.limit": 1,
                                "notifications.frequency.user.quota.limit": 0})

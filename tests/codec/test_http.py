@@ -1,8 +1,6 @@
 """HTTP/1.1 request parser and response writer (RFC 9112): table-driven cases named after what they
 pin down, the limits as bytes arrive, and the properties that any chunking of pipelined requests
 parses the same and that garbage raises HttpError and nothing else."""
-import contextlib
-import signal
 
 import pytest
 from hypothesis import given, settings
@@ -20,6 +18,8 @@ from blynklite.codec.http import (
     last_chunk,
     response,
 )
+
+from .streams import cut, never_hangs
 
 PROPERTY = settings(max_examples=80, deadline=None)
 
@@ -52,26 +52,6 @@ def status_of(data, pieces=None, **limits):
 def summary(request):
     return (request.method, request.target, request.raw_path, request.path, request.query,
             request.version, request.headers, request.body, request.keep_alive)
-
-
-def cut(data, draw, max_cuts=12):
-    cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=max_cuts)))
-    bounds = [0, *cuts, len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:])]
-
-
-@contextlib.contextmanager
-def never_hangs(seconds=10):
-    """Fail instead of hanging: a few hundred bytes take milliseconds, so 10 s means a loop."""
-    def expire(signum, frame):
-        raise AssertionError(f"still parsing after {seconds} s")
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 # --- what a request looks like once parsed -----------------------------------------------------------

@@ -2,9 +2,7 @@
 close codes, limits) and server frames, with the properties that any chunking decodes the same and
 that garbage raises WebSocketError and nothing else. Client frames are masked here, in the tests;
 the module only ever reads them."""
-import contextlib
 import os
-import signal
 
 import pytest
 from hypothesis import given, settings
@@ -27,6 +25,8 @@ from blynklite.codec.websocket import (
     pong_frame,
     text_frame,
 )
+
+from .streams import cut, never_hangs
 
 PROPERTY = settings(max_examples=80, deadline=None)
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -71,26 +71,6 @@ def close_code_of(data, decoder=None, pieces=None):
     with pytest.raises(WebSocketError) as error:
         events(data, decoder, pieces)
     return error.value.close_code
-
-
-def cut(data, draw, max_cuts=12):
-    cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=max_cuts)))
-    bounds = [0, *cuts, len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:])]
-
-
-@contextlib.contextmanager
-def never_hangs(seconds=10):
-    """Fail instead of hanging: a few hundred bytes take milliseconds, so 10 s means a loop."""
-    def expire(signum, frame):
-        raise AssertionError(f"still parsing after {seconds} s")
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def request(headers, method="GET"):

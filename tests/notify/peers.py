@@ -25,6 +25,7 @@ def free_port():
 # -- certificates -------------------------------------------------------------------------------------
 class TestCA:
     """A CA certificate (written to `cafile`) that signs server certificates for given names."""
+    __test__ = False     # a helper, not a test class
 
     def __init__(self, folder):
         from cryptography import x509
