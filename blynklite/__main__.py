@@ -13,6 +13,10 @@ from .logfile import DailyLogFile
 
 log = logging.getLogger("blynklite")
 
+# log4j level names (server.properties) → Python logging levels
+LOG_LEVELS = {"all": logging.NOTSET, "trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
+              "warn": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL,
+              "off": logging.CRITICAL + 10}
 LOG_FORMAT = "%(asctime)s %(levelname)-5s %(name)s - %(message)s"
 
 
@@ -60,8 +64,7 @@ def setup_logging(config):
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    level = logging.getLevelName(str(config["log.level"]).upper())
-    root.setLevel(level if isinstance(level, int) else logging.INFO)
+    root.setLevel(LOG_LEVELS[config["log.level"]])
     return os.path.abspath(path)
 
 

@@ -95,6 +95,9 @@ DEFAULTS: dict[str, bool | int | str] = {
     "admin.pass": "",  # empty = generate a random password at first start
 }
 
+# String keys with a fixed set of values (log4j's level names, as upstream's file uses them).
+CHOICES = {"log.level": ("trace", "debug", "info", "warn", "error", "fatal", "off", "all")}
+
 # Lowest allowed value of each port key; 0 means "do not listen" where allowed.
 PORT_MINIMUM = {"http.port": 1, "https.port": 1, "hardware.mqtt.port": 0, "hardware.ssl.port": 0}
 
@@ -220,7 +223,9 @@ def _convert(key: str, text: str, origin: str, warn) -> bool | int | str | None:
             warn(f"{origin}: unknown key {key}{hint}; it is ignored")
         return text
     if isinstance(default, str):
-        return text
+        if key in CHOICES and text.strip().lower() not in CHOICES[key]:
+            raise ConfigError(f"{origin}: {key}: {text!r} is not one of {', '.join(CHOICES[key])}")
+        return text.strip().lower() if key in CHOICES else text
     value = text.strip()
     if not value:
         return None

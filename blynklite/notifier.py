@@ -56,16 +56,17 @@ class Notifier:
         return self._twitter
 
     # -- quotas -----------------------------------------------------------------------------------
-    def mail_allowed_today(self, user):
-        """Upstream's daily limit of e-mails per account; counts this mail when it is allowed."""
+    def mail_left_today(self, user):
+        """Upstream's daily limit of e-mails per account (a window from its first mail)."""
+        start, count = self._mail_windows.get(user.key, (self.server.reactor.now, 0))
+        return self.server.reactor.now - start >= DAY or count < MAILS_PER_DAY
+
+    def count_mail(self, user):
         now = self.server.reactor.now
         start, count = self._mail_windows.get(user.key, (now, 0))
         if now - start >= DAY:
             start, count = now, 0
-        if count >= MAILS_PER_DAY:
-            return False
         self._mail_windows[user.key] = (start, count + 1)
-        return True
 
     # -- sending ----------------------------------------------------------------------------------
     def mail(self, to, subject, body, html=False, on_result=None):

@@ -120,7 +120,7 @@ class Server:
         self.hub.mark_dirty(user)
         reply = frames.HARDWARE.response(msg_id, Status.OK)
         modes = dash.pin_modes(device.id) if dash.is_active else None
-        if modes and session.fits(modes.encode()):
+        if modes:   # upstream sends `pm` whatever the device's buffer
             # One write for both: blynklib reads one frame per recv() and drops the rest, and
             # would take a `pm` arriving on its own for the answer to its info message.
             reply += frames.HARDWARE.message(Command.HARDWARE, MsgId.PIN_MODE, modes.encode())
@@ -131,6 +131,9 @@ class Server:
         log.info("%s hardware joined.", user.email)
 
     def device_went_offline(self, session):
+        """spec/commands.md §6: mark the device offline, then tell the apps (DEVICE_OFFLINE) and the
+        phones (offline push), at once or, with a Notification widget's ignore period, only if the
+        device is still offline when the period is over."""
         user, dash, device = session.user, session.dash, session.device
         user_session = self.hub.existing_session(user)
         if user_session is None:
@@ -140,34 +143,27 @@ class Server:
         if not user_session.hardware_of(dash.id, device.id):
             mark_offline(device, self.reactor.wall_ms)
             self.hub.mark_dirty(user)
-            self._push_when_offline(user, dash, device)
-        if dash.is_active and not dash.is_notifications_off:
-            body = f"{dash.id}-{device.id}".encode()
-            for app in user_session.apps:
-                app.send(Command.DEVICE_OFFLINE, MsgId.DEVICE_OFFLINE, body)
+        widget = dash.widget_of_type("NOTIFICATION")
+        notify_phones = bool(widget and widget.get("notifyWhenOffline") and dash.is_active)
+        delay = (widget.get("notifyWhenOfflineIgnorePeriod") or 0) / 1000 if notify_phones else 0
+        if delay > 0:
+            self.reactor.call_later(delay, self._tell_offline, user, dash, device, widget, True)
+        else:
+            self._tell_offline(user, dash, device, widget if notify_phones else None, False)
         self.hub.drop_if_empty(user_session)
         log.info("%s hardware left.", user.email)
 
-    def _push_when_offline(self, user, dash, device):
-        """Notification widget with `notifyWhenOffline`: tell the phones, after the ignore period
-        if one is set and only if the device has not come back by then (spec/behaviours.md §4)."""
-        widget = dash.widget_of_type("NOTIFICATION") if dash.is_active else None
-        if widget is None or not widget.get("notifyWhenOffline"):
+    def _tell_offline(self, user, dash, device, widget, only_if_still_offline):
+        user_session = self.hub.existing_session(user)
+        if only_if_still_offline and user_session is not None and user_session.hardware_of(dash.id, device.id):
             return
-        if not (widget.get("androidTokens") or widget.get("iOSTokens")):
-            return
-
-        def push_if_still_offline():
-            session = self.hub.existing_session(user)
-            if session is not None and session.hardware_of(dash.id, device.id):
-                return
+        if user_session is not None and dash.is_active and not dash.is_notifications_off:
+            body = f"{dash.id}-{device.id}".encode()
+            for app in user_session.apps:
+                app.send(Command.DEVICE_OFFLINE, MsgId.DEVICE_OFFLINE, body)
+        if widget is not None and (widget.get("androidTokens") or widget.get("iOSTokens")):
             text = self.notifier.push_settings().offline_body
             self.notifier.push(user, widget, text.replace("{DEVICE_NAME}", device.name or "device"), dash.id)
-        delay = (widget.get("notifyWhenOfflineIgnorePeriod") or 0) / 1000
-        if delay > 0:
-            self.reactor.call_later(delay, push_if_still_offline)
-        else:
-            push_if_still_offline()
 
     # -- apps -------------------------------------------------------------------------------------
     def app_joined(self, session):

@@ -25,8 +25,7 @@ MAX_MESSAGE = 65536   # upstream's (Netty's) default websocket frame limit
 
 def upgrade(http_session, request, app):
     """Answer the handshake and hand the connection to a websocket transport with a Blynk session."""
-    path = request.path.rstrip("/")
-    if not app and path not in HARDWARE_PATHS:
+    if not app and not hardware_path(request.path):
         raise HttpError(404, "websocket path must be /websockets")
     conn = http_session.conn
     conn.write(handshake_response(request))
@@ -44,6 +43,11 @@ def upgrade(http_session, request, app):
     leftover = http_session.parser.take_unparsed()
     if leftover:
         transport.data_received(leftover)
+
+
+def hardware_path(path):
+    """`/websockets`, `/websockets/…` (upstream's prefix match), and the older `/websocket`."""
+    return path.rstrip("/") in HARDWARE_PATHS or path.startswith("/websockets/")
 
 
 class WebSocketAppSession(AppSession):

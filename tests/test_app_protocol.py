@@ -903,3 +903,60 @@ def test_refresh_token_without_device_id_refreshes_device_0(server):
         assert command == REFRESH_TOKEN and TOKEN_RE.fullmatch(payload.decode())
         assert payload.decode() != old
         assert json.loads(client.request(MOBILE_GET_DEVICE, join(1, 0))[2])["token"] == payload.decode()
+
+
+# --------------------------------------------------------------------------------------------------
+# details upstream's code decides (review of the spec against the server)
+# --------------------------------------------------------------------------------------------------
+
+def test_an_app_may_write_an_empty_value(server):
+    from devices import RawClient
+    with app(server) as client:
+        assert status(client, CREATE_DASH, json.dumps({"id": 1, "name": "p"})) == OK
+        token = create_device(client)["token"]
+        assert status(client, ACTIVATE, 1) in (OK, DEVICE_NOT_IN_NETWORK)
+        with RawClient(server.host, server.hw_port) as device:
+            assert device.login(token) == OK
+            client.send(HARDWARE, join("1-0", "vw", 3, ""))      # a cleared Text Input
+            assert device.receive()[::2] == (HARDWARE, b"vw\x003\x00")
+
+
+@pytest.mark.parametrize("fields, expected", [
+    ({"type": "BUTTON", "x": 0, "y": 0}, NOT_ALLOWED),
+    ({"type": "BUTTON", "width": "wide", "height": 1}, ILLEGAL_COMMAND_BODY),
+    ({"type": "NO_SUCH_WIDGET", "width": 1, "height": 1}, ILLEGAL_COMMAND_BODY),
+], ids=["no-size", "size-not-a-number", "unknown-type"])
+def test_widget_json_is_checked_like_upstream(server, fields, expected):
+    with app(server) as client:
+        assert status(client, CREATE_DASH, json.dumps({"id": 1, "name": "p"})) == OK
+        assert status(client, CREATE_WIDGET, 1, json.dumps({"id": 5, **fields})) == expected
+
+
+def test_a_widget_with_a_null_device_id_belongs_to_device_0(server):
+    with app(server) as client:
+        assert status(client, CREATE_DASH, json.dumps({"id": 1, "name": "p"})) == OK
+        assert status(client, CREATE_WIDGET, 1, widget(id=5, type="BUTTON", pinType="VIRTUAL", pin=2,
+                                                       deviceId=None, value="7")) == OK
+        reply, stream = sync_stream(client, 1)
+        assert reply[2] == OK and (APP_SYNC, SYNC_ID, "1-0\0vw\x002\x007") in stream
+
+
+def test_deleting_a_widget_forgets_the_values_stored_for_its_pins(server):
+    with app(server) as client:
+        assert status(client, CREATE_DASH, json.dumps({"id": 1, "name": "p"})) == OK
+        assert status(client, CREATE_WIDGET, 1, widget(id=5, type="BUTTON", pinType="VIRTUAL", pin=2)) == OK
+        assert status(client, DELETE_WIDGET, 1, 5) == OK
+        assert "pinsStorage" not in profile_of(client)
+
+
+def test_update_dash_resets_the_settings_it_leaves_out(server):
+    with app(server) as client:
+        assert status(client, CREATE_DASH, json.dumps({"id": 1, "name": "p", "keepScreenOn": True})) == OK
+        assert status(client, UPDATE_DASH, json.dumps({"id": 1, "name": "q"})) == OK
+        dash = dash_of(client, 1)
+        assert dash["name"] == "q" and not dash.get("keepScreenOn")
+
+
+def test_a_new_account_has_an_empty_profile_object(server):
+    with app(server, email="empty@blynk.cc") as client:
+        assert profile_of(client) == {}

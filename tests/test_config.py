@@ -295,3 +295,11 @@ def test_example_file_documents_every_key_once():
     for i, line in enumerate(lines):
         if line and not line.startswith("#"):
             assert lines[i - 1].startswith("# "), f"no comment above {line!r}"
+
+
+def test_a_log_level_that_log4j_does_not_know_is_an_error_naming_the_key(tmp_path):
+    (tmp_path / "server.properties").write_text("log.level=loud\n")
+    with pytest.raises(ConfigError, match="log.level.*'loud'"):
+        load_config([], cwd=str(tmp_path))
+    (tmp_path / "server.properties").write_text("log.level=WARN\n")
+    assert load_config([], cwd=str(tmp_path))["log.level"] == "warn"

@@ -91,6 +91,11 @@ def test_login_token_is_trimmed(account):
         assert dev.login(f"  {account.token}\n", msg_id=2) == OK
 
 
+def test_login_token_is_trimmed_like_java_including_nul(account):
+    with device(account.server) as dev:
+        assert dev.login(f"{account.token}\0", msg_id=2) == OK
+
+
 def test_second_login_gets_user_already_registered(account):
     with account.device() as dev:
         for command, msg_id in ((C.HARDWARE_LOGIN, 2), (C.LOGIN, 3)):
@@ -268,6 +273,22 @@ def test_hardware_sync_returns_stored_values_with_the_request_msg_id(account):
                                          (C.HARDWARE, 13, body("vw", 67, 100))]
 
 
+def test_hardware_sync_with_an_unknown_pin_letter_is_illegal(account):
+    with account.device() as dev:
+        dev.send(C.HARDWARE_SYNC, body("xr", 4), msg_id=8)
+        assert dev.barrier() == [(C.RESPONSE, 8, S.ILLEGAL_COMMAND)]
+
+
+def test_hardware_sync_of_an_analog_pin_finds_a_pwm_widget_on_that_pin(account):
+    button = {"id": 7, "type": "BUTTON", "pinType": "DIGITAL", "pin": 5, "pwmMode": True, "value": "128",
+              "x": 0, "y": 0, "width": 2, "height": 2}
+    assert account.app.request(C.CREATE_WIDGET, body(1, json.dumps(button)))[2] == OK
+    with account.device() as dev:
+        dev.receive_all()
+        dev.send(C.HARDWARE_SYNC, body("ar", 5), msg_id=9)
+        assert dev.barrier() == [(C.HARDWARE, 9, body("aw", 5, 128))]
+
+
 @pytest.mark.parametrize("payload, expected", [
     (b"", []),
     (body("vr", 67), []),
@@ -355,6 +376,18 @@ def test_bridge_reinit_of_a_channel_is_ok_each_time(account, two_devices):
         assert dev0.barrier() == [(C.RESPONSE, msg_id, OK)]
 
 
+def test_bridge_keeps_its_target_after_the_target_token_is_refreshed(account, two_devices):
+    first, _, second_token = two_devices
+    first.send(C.BRIDGE, body(1, "i", second_token), msg_id=2)
+    assert first.barrier() == [(C.RESPONSE, 2, OK)]
+    command, _, new_token = account.app.request(C.REFRESH_TOKEN, body(1, 1))
+    assert command == C.REFRESH_TOKEN
+    with account.device(token=new_token.decode()) as second_again:
+        first.send(C.BRIDGE, body(1, "vw", 3, "on"), msg_id=3)
+        assert first.barrier() == []
+        assert second_again.receive() == (C.BRIDGE, 3, body("vw", 3, "on"))
+
+
 @pytest.mark.parametrize("payload, status", [
     (body(1, "vw", 1, 1), S.NOT_ALLOWED),          # no channel on this connection
     (body(1, "i"), S.ILLEGAL_COMMAND),
@@ -430,6 +463,18 @@ def test_set_widget_property_is_forwarded_to_apps_and_answered_ok(account):
 ], ids=["unknown-property", "wrong-case", "two-fields", "empty-value", "empty-property",
         "pin-not-a-number", "pin-256"])
 def test_set_widget_property_errors(account, payload, status):
+    _set_widget_property_is_refused(account, payload, status)
+
+
+@pytest.mark.parametrize("payload", [body(4, "color", "zzz"), body(4, "min", "ten"), body(4, "rotation", "x")],
+                         ids=["bad-colour", "bad-number", "bad-integer"])
+def test_set_widget_property_with_a_value_that_is_no_number_is_illegal(account, payload):
+    slider = {"id": 9, "type": "SLIDER", "pinType": "VIRTUAL", "pin": 4, "x": 0, "y": 0, "width": 2, "height": 1}
+    assert account.app.request(C.CREATE_WIDGET, body(1, json.dumps(slider)))[2] == OK
+    _set_widget_property_is_refused(account, payload, S.ILLEGAL_COMMAND)
+
+
+def _set_widget_property_is_refused(account, payload, status):
     with account.device() as dev:
         dev.send(C.SET_WIDGET_PROPERTY, payload, msg_id=6)
         assert dev.barrier() == [(C.RESPONSE, 6, status)]
@@ -451,6 +496,19 @@ def test_closing_one_of_two_connections_with_the_same_token_still_sends_device_o
         second.send(C.HARDWARE, body("vw", 1, 2), msg_id=4)
         assert second.barrier() == []
         assert hardware_forwards(account.app) == [(C.HARDWARE, 4, body("1-0", "vw", 1, 2))]
+
+
+def test_with_an_ignore_period_a_quick_reconnect_sends_no_device_offline(account):
+    notification = {"id": 11, "type": "NOTIFICATION", "notifyWhenOffline": True,
+                    "notifyWhenOfflineIgnorePeriod": 1500, "x": 0, "y": 0, "width": 1, "height": 1}
+    assert account.app.request(C.CREATE_WIDGET, body(1, json.dumps(notification)))[2] == OK
+    account.device().close()
+    time.sleep(0.3)
+    with account.device():
+        assert app_messages(account.app, C.DEVICE_OFFLINE, timeout=2.5) == []
+    started = time.monotonic()
+    assert app_messages(account.app, C.DEVICE_OFFLINE, timeout=5) == [(C.DEVICE_OFFLINE, 0, b"1-0")]
+    assert time.monotonic() - started >= 1.0      # held back for the ignore period
 
 
 def test_ping_after_login_is_answered_ok(account):

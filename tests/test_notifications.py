@@ -337,8 +337,8 @@ def test_sms_goes_to_nexmo_with_the_widget_number(run_server, projects):
                                                         "to": ["+4912345"], "text": ["water leak"]}
         project.hw.send(Command.PING, b"", 99)
         wait_until(lambda: False, 1.1)   # past the 1 s frequency limit
-        assert project.ask(Command.SMS, "again", 22) == Status.NOTIFICATION_ERROR
-        assert wait_until(lambda: "Missing to" in server.log_text())
+        assert project.ask(Command.SMS, "again", 22) == Status.OK      # upstream answers before Nexmo does
+        assert wait_until(lambda: "SMS to +4912345 failed" in server.log_text() and "Missing to" in server.log_text())
 
 
 def test_sms_checks(run_server, projects):
@@ -387,3 +387,11 @@ def test_a_full_queue_drops_the_mail_with_a_log_line_and_forwarding_goes_on(tmp_
         replies = project.hw.receive_all(timeout=3)
         assert replies == [(Command.RESPONSE, 41, Status.OK)]        # and none for 42, as upstream
         assert smtp.mailbox.next()[2]["Subject"] == "slow"
+
+
+def test_a_tweet_without_twitter_keys_gets_no_reply_and_a_log_line(run_server, projects):
+    server = run_server({})
+    project = projects(server, {"type": "TWITTER", "token": "ut", "secret": "us"})
+    assert project.ask(Command.TWEET, "hello", 33) is None
+    assert wait_until(lambda: "twitter4j.properties" in server.log_text())
+    assert project.hw.is_open()

@@ -25,8 +25,9 @@ def login_device(ws, token):
     assert parse_hardware(ws.receive_binary()) == (Command.RESPONSE, 1, Status.OK)
 
 
-@pytest.mark.parametrize("secure, path", [(False, "/websockets"), (True, "/websockets"), (False, "/websocket")],
-                         ids=["ws-8080", "wss-9443", "old-path"])
+@pytest.mark.parametrize("secure, path", [(False, "/websockets"), (True, "/websockets"), (False, "/websocket"),
+                                          (False, "/websockets/x"), (False, "/websockets?a=1")],
+                         ids=["ws-8080", "wss-9443", "old-path", "sub-path", "query"])
 def test_a_websocket_device_works_like_a_tcp_device(project, secure, path):
     server, app, target = project["server"], project["app"], project["target"]
     with WsClient.open(server, path, secure) as ws:

@@ -76,6 +76,8 @@ def register(session, msg_id, text):
         session.respond(msg_id, Status.NOT_ALLOWED)
         session.close("second register")
         return
+    if not session.server.registration_allowed():   # upstream checks the hourly limit first
+        raise not_allowed("hourly registration limit reached")
     parts = text.split("\0", 2)
     if len(parts) < 3:
         raise illegal_command("register needs email, password and app name")
@@ -89,9 +91,8 @@ def register(session, msg_id, text):
     if allowed and email not in {e.strip().lower() for e in allowed.split(",") if e.strip()}:
         log.warning("%s is not in allowed.users.list; registration refused", email)
         raise not_allowed("not in allowed.users.list")
-    if not session.server.registration_allowed():
-        raise not_allowed("hourly registration limit reached")
-    hub.create_user(email, app_name, password_hash, session.server.reactor.wall_ms)
+    user = hub.create_user(email, app_name, password_hash, session.server.reactor.wall_ms)
+    user.ip = session.server.public_host()
     session.registered = True
     log.info("Registered %s.", email)
     session.ok(msg_id)
@@ -167,7 +168,7 @@ def app_write(session, msg_id, text, dash, target_id, device_ids, pin_command):
     parts = pin_command.split("\0", 2)
     if len(parts) < 3:
         raise illegal_body("a write needs pin and value")
-    pin_type, pin, value = pins.parse_write(pin_command)
+    pin_type, pin, value = pins.parse_write(pin_command, empty_value_allowed=True)
     user = session.user
     for device_id in device_ids:
         pins.store_value(user, dash, device_id, pin_type, pin, value)

@@ -149,9 +149,14 @@ def _widget_request(session, text):
     widget = parse_json(session, parts[1], "user.widget.max.size.limit")
     if not isinstance(widget.get("id", 0), int):
         raise illegal_body("widget id must be a number")
-    if widget.get("width", 1) < 1 or widget.get("height", 1) < 1:
-        raise not_allowed("widget has no size")
+    width, height = widget.get("width", 0), widget.get("height", 0)
+    if not isinstance(width, int) or not isinstance(height, int):
+        raise illegal_body("widget width and height must be numbers")
+    if width < 1 or height < 1:
+        raise not_allowed("widget has no size")      # Java's default size is 0
     widget.setdefault("type", W.DEFAULT_TYPE)
+    if not W.known_type(widget):
+        raise illegal_body(f"unknown widget type {widget['type']!r}")
     return dash, widget
 
 
@@ -186,10 +191,11 @@ def update_widget(session, msg_id, text):
 
 
 def _keep_values(old, new):
-    if "value" in old and "value" not in new:
-        new["value"] = old["value"]
+    """A stream still on the same pin keeps the value the server has (upstream: the old one wins)."""
     for old_stream, new_stream in zip(W.streams(old), W.streams(new)):
-        if "value" in old_stream and "value" not in new_stream:
+        same_pin = (old_stream.get("pin"), old_stream.get("pinType")) == (new_stream.get("pin"),
+                                                                          new_stream.get("pinType"))
+        if same_pin and "value" in old_stream:
             new_stream["value"] = old_stream["value"]
 
 
@@ -212,6 +218,7 @@ def delete_widget(session, msg_id, text):
     for w in removed:
         session.user.energy += W.price(w)
         dash.widgets.remove(w)
+        pins.remove_stored_pins(session.user, dash.id, w)
     dash.widgets_changed()
     _touch(session, dash)
     session.ok(msg_id)
@@ -230,6 +237,8 @@ def _device_request(session, text):
         raise illegal_command("device request needs dash id and JSON")
     dash = _dash(session, parse_int(parts[0]))
     data = parse_json(session, parts[1], "user.widget.max.size.limit")
+    if isinstance(data.get("name"), (int, float)):
+        data["name"] = str(data["name"])      # Jackson turns a number into the String field
     try:
         return dash, Device.from_json(data)
     except (ValueError, TypeError):
@@ -274,6 +283,12 @@ def delete_device(session, msg_id, text):
                 stream.pop("value", None)
     for key in [k for k in user.profile.pins_storage if k.split("-")[1:2] == [str(device.id)]]:
         del user.profile.pins_storage[key]   # upstream quirk: every dashboard's values of this id
+    for tag in dash.tags:
+        if isinstance(tag, dict) and device.id in (tag.get("deviceIds") or ()):
+            tag["deviceIds"] = [d for d in tag["deviceIds"] if d != device.id]
+    for selector in (w for w in dash.widgets if W.kind(w) == "DEVICE_SELECTOR"):
+        if str(selector.get("value")) == str(device.id):
+            selector["value"] = dash.devices[0].id if dash.devices else 0
     _touch(session, dash)
     session.ok(msg_id)
     session.server.hub.close_hardware(user, dash.id, device.id)

@@ -17,6 +17,7 @@ from . import notifications, pins, properties, sync
 log = logging.getLogger("blynklite.hardware")
 
 MAX_BRIDGE_CHANNELS = 100
+JAVA_TRIM = "".join(map(chr, range(33)))     # String.trim() drops every char <= ' ', NUL included
 WIDGET_PROPERTIES = frozenset((
     "label", "color", "onLabel", "offLabel", "onColor", "offColor", "onBackColor", "offBackColor",
     "labels", "min", "max", "isOnPlay", "url", "urls", "step", "valueFormatting", "suffix",
@@ -86,7 +87,7 @@ def idle_timeout(seconds):
 def login(session, msg_id, text):
     if session.user is not None:
         raise StatusError(Status.USER_ALREADY_REGISTERED)
-    token = text.strip()
+    token = text.strip(JAVA_TRIM)
     ref = session.server.hub.resolve_token(token)
     if ref is None:
         log.info("%s: invalid token", session.describe())
@@ -148,8 +149,8 @@ def hardware_sync(session, msg_id, text):
         if parts[0][1:2] != "r":
             return
         messages = sync.hardware_pins(session.user, dash, device.id, parts[0][0], parts[1:])
-    for body in messages:
-        session.deliver(Command.HARDWARE, msg_id, body.encode("utf-8"))
+    for body in messages:   # upstream writes sync replies without the buffer check
+        session.send(Command.HARDWARE, msg_id, body.encode("utf-8"))
 
 
 def internal(session, msg_id, text):
@@ -216,7 +217,10 @@ def set_widget_property(session, msg_id, text):
     if prop not in WIDGET_PROPERTIES:
         raise illegal_body(f"unknown property {prop}")
     pin = parse_pin(pin_text)
-    properties.apply_from_device(session.user, session.dash, session.device.id, pin, prop, value)
+    try:
+        properties.apply_from_device(session.user, session.dash, session.device.id, pin, prop, value)
+    except ValueError:
+        raise illegal_command(f"bad value for {prop}") from None
     prefix = session.prefix.decode()
     session.server.forward_to_apps(session.user, session.dash.id, Command.SET_WIDGET_PROPERTY, msg_id,
                                    (prefix + text).encode("utf-8"))
@@ -224,7 +228,7 @@ def set_widget_property(session, msg_id, text):
 
 
 def bridge(session, msg_id, text):
-    parts = split(text)
+    parts = split(text, 2)
     if len(parts) < 3:
         raise illegal_command("bridge needs 3 fields")
     channel = parts[0]
@@ -235,30 +239,29 @@ def bridge(session, msg_id, text):
 
 
 def bridge_init(session, msg_id, channel, token):
+    """The target is fixed now, as upstream: a later token refresh does not cut the bridge."""
     bridges = session.bridges or {}
-    if len(token) != 32 or (channel not in bridges and len(bridges) >= MAX_BRIDGE_CHANNELS):
+    if len(token) != 32 or (channel not in bridges and len(bridges) > MAX_BRIDGE_CHANNELS):
         raise not_allowed("bad bridge token or too many channels")
     ref = session.server.hub.resolve_token(token)
     if ref is None or ref.user is not session.user:
         raise not_allowed("bridge token of another account")
-    bridges[channel] = token
+    bridges[channel] = ref
     session.bridges = bridges
     session.ok(msg_id)
 
 
 def bridge_send(session, msg_id, channel, hardware_body):
-    token = (session.bridges or {}).get(channel)
-    if token is None:
-        raise not_allowed("bridge channel not initialised")
-    ref = session.server.hub.resolve_token(token)
+    ref = (session.bridges or {}).get(channel)
     if ref is None:
-        raise not_allowed("bridge target is gone")
+        raise not_allowed("bridge channel not initialised")
     payload = hardware_body.encode("utf-8")
     delivered = False
     user_session = session.server.hub.existing_session(session.user)
     for target in user_session.hardware_of(ref.dash.id, ref.device.id):
-        if target is not session:
-            delivered |= target.deliver(Command.BRIDGE, msg_id, payload)
+        if target is not session:   # upstream writes bridged messages without the buffer check
+            target.send(Command.BRIDGE, msg_id, payload)
+            delivered = True
     if not delivered:
         session.respond(msg_id, Status.DEVICE_NOT_IN_NETWORK)
     if len(hardware_body) >= 4 and hardware_body[1] == "w":

@@ -248,10 +248,11 @@ def set_property(server, token, pin, prop, value):
     if not all(properties.accepts(w, prop) for w in bound):
         return bad_request("Error setting widget property.")
     try:
-        for widget in bound:
-            properties.set_property(widget, prop, value)
+        stored = properties.convert(prop, value)
     except ValueError:
         return bad_request("Error setting widget property.")
+    for widget in bound:
+        properties.set_property(widget, prop, stored)
     dash.widgets_changed()
     server.hub.mark_dirty(ref.user)
     body = f"{dash.id}-{ref.device.id}\0{address.pin}\0{prop}\0{value}".encode("utf-8")

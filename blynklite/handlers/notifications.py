@@ -1,9 +1,9 @@
 """EMAIL, PUSH_NOTIFICATION, SMS and TWEET from a device: upstream's checks and replies
 (spec/commands.md §4.6–4.8), then the sending through `server.notifier` on the worker pool.
 
-Replies as upstream: push is answered OK at once; mail and SMS when the provider took them (or
-NOTIFICATION_ERROR); a tweet OK on HTTP 200, NOTIFICATION_ERROR when Twitter cannot be reached,
-and nothing on other HTTP statuses. A full queue gets no reply, as upstream.
+Replies as upstream: push and SMS are answered OK at once (a failure is only logged); mail when the
+SMTP server took it (or NOTIFICATION_ERROR); a tweet OK on HTTP 200, NOTIFICATION_ERROR when
+Twitter cannot be reached, and nothing on other HTTP statuses. A full queue gets no reply.
 """
 import logging
 import re
@@ -53,7 +53,7 @@ def email(session, msg_id, text):
     if not text:
         raise illegal_command("empty mail")
     notifier = session.server.notifier
-    if not notifier.mail_allowed_today(session.user):
+    if not notifier.mail_left_today(session.user):
         raise StatusError(Status.QUOTA_LIMIT)
     parts = split(text, 2)
     if len(parts) < 2:
@@ -70,7 +70,8 @@ def email(session, msg_id, text):
         raise illegal_command("invalid recipient")
     subject, body = placeholders(session, parts[0]), placeholders(session, parts[1])
     html = widget.get("contentType") != "TEXT_PLAIN"
-    notifier.mail(to, subject, body, html, _answer_when_sent(session, msg_id))
+    if notifier.mail(to, subject, body, html, _answer_when_sent(session, msg_id)):
+        notifier.count_mail(session.user)
 
 
 def push(session, msg_id, text):
@@ -93,11 +94,18 @@ def push(session, msg_id, text):
 
 def sms(session, msg_id, text):
     widget = _checked_widget(session, text, "SMS", SMS_MAX, lambda w: w.get("to"))
-    session.server.notifier.sms(widget["to"], text, _answer_when_sent(session, msg_id))
+    session.server.notifier.sms(widget["to"], text)   # outcome only logged, as upstream
+    session.ok(msg_id)
 
 
 def tweet(session, msg_id, text):
     widget = _checked_widget(session, text, "TWITTER", TWEET_MAX, lambda w: w.get("token") and w.get("secret"))
+    notifier = session.server.notifier
+    if not notifier.twitter_settings().configured:
+        # upstream sends the tweet unsigned and Twitter refuses it: no reply reaches the device
+        log.warning("tweet from %s not sent: set oauth.consumerKey and oauth.consumerSecret in "
+                    "twitter4j.properties", session.describe())
+        return
 
     def done(error):
         if error is None:
@@ -105,7 +113,7 @@ def tweet(session, msg_id, text):
         elif getattr(error, "status", None) is None:     # Twitter unreachable
             session.respond(msg_id, Status.NOTIFICATION_ERROR)
         # other HTTP statuses: no reply, as upstream
-    session.server.notifier.tweet(widget["token"], widget["secret"], text, done)
+    notifier.tweet(widget["token"], widget["secret"], text, done)
 
 
 def _checked_widget(session, text, widget_type, limit, authorised):

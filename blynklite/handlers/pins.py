@@ -4,10 +4,12 @@ from ..codec.commands import illegal_command
 from ..model import widgets as W
 
 
-def parse_write(text):
-    """`<t>w\\0pin\\0value...` → (pin_type, pin, value); ILLEGAL_COMMAND when malformed."""
+def parse_write(text, empty_value_allowed=False):
+    """`<t>w\\0pin\\0value...` → (pin_type, pin, value); ILLEGAL_COMMAND when malformed.
+
+    Apps may write an empty value (a cleared Text Input); devices may not."""
     parts = text.split("\0", 2)
-    if len(parts) < 3 or not parts[0] or not parts[2]:
+    if len(parts) < 3 or not parts[0] or not (parts[2] or empty_value_allowed):
         raise illegal_command("a pin write needs a pin and a value")
     return parse_pin_type(parts[0][0]), parse_pin(parts[1]), parts[2]
 

@@ -27,12 +27,15 @@ def accepts(widget, prop):
 
 
 def apply_from_device(user, dash, device_id, pin, prop, value):
-    """Apply to every widget on virtual `pin` of the device, else remember in pinsStorage."""
+    """Apply to every widget on virtual `pin` of the device, else remember in pinsStorage.
+
+    ValueError (before anything changes) when the value does not suit the property."""
+    stored = convert(prop, value)
     applied = False
     for widget in dash.widgets:
         if W.target_of(widget) != device_id or not _on_virtual_pin(widget, pin) or not accepts(widget, prop):
             continue
-        set_property(widget, prop, value)
+        set_property(widget, prop, stored)
         applied = True
     if applied:
         dash.widgets_changed()
@@ -44,23 +47,27 @@ def _on_virtual_pin(widget, pin):
     return any(s.get("pinType") == "VIRTUAL" and s.get("pin") == pin for s in W.streams(widget))
 
 
-def set_property(widget, prop, value):
+def convert(prop, value):
+    """The value as the widget JSON keeps it; ValueError for a bad number or colour (upstream's
+    NumberFormatException, answered ILLEGAL_COMMAND)."""
     if prop in COLOR_PROPERTIES:
-        widget[prop] = parse_color(value)
-        if prop == "color":
-            widget["isDefaultColor"] = False
-    elif prop == "labels":
-        widget["labels"] = value.split("\0")
-    elif prop in ("min", "max", "step", "opacity", "scale"):
-        widget[prop] = _number(value)
-    elif prop in ("rotation", "maximumFractionDigits"):
-        widget[prop] = int(_number(value))
-    elif prop == "isOnPlay":
-        widget[prop] = value.lower() == "true"
-    elif prop == "urls":
-        widget[prop] = value.split("\0")
-    else:
-        widget[prop] = value
+        return parse_color(value)
+    if prop in ("labels", "urls"):
+        return value.split("\0")
+    if prop in ("min", "max", "step", "opacity", "scale"):
+        return float(value)
+    if prop in ("rotation", "maximumFractionDigits"):
+        return int(float(value))
+    if prop == "isOnPlay":
+        return value.lower() == "true"
+    return value
+
+
+def set_property(widget, prop, stored):
+    """`stored` comes from convert()."""
+    widget[prop] = stored
+    if prop == "color":
+        widget["isDefaultColor"] = False
 
 
 def parse_color(value):
@@ -69,10 +76,3 @@ def parse_color(value):
     rgb = int(text[1:], 16) if text.startswith("#") else int(text, 0)
     rgba = ((rgb << 8) | 0xFF) & 0xFFFFFFFF
     return rgba - (1 << 32) if rgba >= 1 << 31 else rgba
-
-
-def _number(value):
-    try:
-        return float(value)
-    except ValueError:
-        return 0.0

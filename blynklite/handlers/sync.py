@@ -1,5 +1,5 @@
 """Replaying stored state: HARDWARE_SYNC to a device (commands.md §4.4), APP_SYNC to apps (app.md §4.2)."""
-from ..codec.body import PIN_TYPES, parse_pin
+from ..codec.body import parse_pin, parse_pin_type
 from ..model import widgets as W
 from . import pins
 
@@ -17,9 +17,7 @@ def hardware_all(user, dash, device_id):
 
 
 def hardware_pins(user, dash, device_id, letter, pin_texts):
-    pin_type = PIN_TYPES.get(letter.lower())
-    if pin_type is None:
-        return []
+    pin_type = parse_pin_type(letter)
     bodies = []
     for pin_text in pin_texts:
         pin = parse_pin(pin_text)
@@ -39,8 +37,7 @@ PIN_LETTERS_BY_TYPE = {"DIGITAL": "d", "ANALOG": "a", "VIRTUAL": "v"}
 
 def _first_widget_on(dash, device_id, pin_type, pin):
     for widget in dash.widgets:
-        if W.target_of(widget) == device_id and any(
-                s.get("pin") == pin and s.get("pinType") == pin_type for s in W.streams(widget)):
+        if W.target_of(widget) == device_id and any(W.stream_matches(s, pin_type, pin) for s in W.streams(widget)):
             return widget
     return None
 

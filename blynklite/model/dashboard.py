@@ -59,9 +59,9 @@ class DashBoard:
         return out
 
     def apply_settings(self, data):
+        """Every setting from `data`; one it lacks goes back to its default, as upstream."""
         for field in SETTINGS_FIELDS:
-            if field.json in data:
-                setattr(self, field.attr, data[field.json])
+            setattr(self, field.attr, data.get(field.json, field.default))
         self.theme = self.theme or "Blynk"
 
     # -- devices ----------------------------------------------------------------------------------

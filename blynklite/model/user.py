@@ -46,7 +46,7 @@ class Profile:
                 self.pins_storage.setdefault(f"{dash.id}-{key}", value)
 
     def to_json(self, private=True):
-        out = {"dashBoards": [d.to_json(private) for d in self.dashboards]}
+        out = {"dashBoards": [d.to_json(private) for d in self.dashboards]} if self.dashboards else {}
         if self.apps:
             out["apps"] = self.apps
         if private and self.pins_storage:

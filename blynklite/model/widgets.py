@@ -43,6 +43,10 @@ def kind(widget):
     return widget.get("type") or DEFAULT_TYPE
 
 
+def known_type(widget):
+    return kind(widget) in _TABLE
+
+
 def price(widget):
     entry = _TABLE.get(kind(widget))
     if kind(widget) == "REPORT":
@@ -78,7 +82,7 @@ def stream_matches(stream, pin_type, pin):
 
 
 def target_of(widget):
-    return widget.get("deviceId", 0)
+    return widget.get("deviceId") or 0      # a null deviceId reads as 0, as Jackson reads it
 
 
 def pin_mode(widget):
@@ -135,4 +139,4 @@ def sync_values(widget, memory, for_hardware):
 
 
 def is_split(widget):
-    return bool(widget.get("splitMode", widget.get("split", True)))
+    return bool(widget.get("splitMode", widget.get("split", False)))     # Java's default: merged
