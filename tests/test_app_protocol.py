@@ -960,3 +960,30 @@ def test_update_dash_resets_the_settings_it_leaves_out(server):
 def test_a_new_account_has_an_empty_profile_object(server):
     with app(server, email="empty@blynk.cc") as client:
         assert profile_of(client) == {}
+
+
+def test_map_and_advanced_lcd_remember_their_values_for_app_sync(server):
+    from devices import RawClient
+    with app(server) as client:
+        assert status(client, CREATE_DASH, json.dumps({"id": 1, "name": "p"})) == OK
+        token = create_device(client)["token"]
+        assert status(client, CREATE_WIDGET, 1, widget(id=5, type="MAP", pinType="VIRTUAL", pin=8)) == OK
+        lcd_pins = [{"pinType": "VIRTUAL", "pin": 9}, {"pinType": "VIRTUAL", "pin": 10}]
+        assert status(client, CREATE_WIDGET, 1, widget(id=6, type="LCD", advancedMode=True, pins=lcd_pins)) == OK
+        assert status(client, CREATE_WIDGET, 1, widget(id=7, type="PLAYER", pinType="VIRTUAL", pin=11)) == OK
+        assert status(client, ACTIVATE, 1) in (OK, DEVICE_NOT_IN_NETWORK)
+        with RawClient(server.host, server.hw_port) as device:
+            assert device.login(token) == OK
+            for point in ("1\x0050.1\x0030.2\x00a", "2\x0050.2\x0030.3\x00b"):
+                device.send(HARDWARE, f"vw\x008\x00{point}".encode())
+            for line in ("first", "second"):
+                device.send(HARDWARE, f"vw\x009\x00{line}".encode())
+            device.send(HARDWARE, b"vw\x0011\x00play")
+            device.barrier()
+        reply, stream = sync_stream(client, 1)
+        assert reply[2] == OK
+        for text in ("1-0\0vw\x008\x001\x0050.1\x0030.2\x00a", "1-0\0vw\x008\x002\x0050.2\x0030.3\x00b",
+                     "1-0\0vw\x009\x00first", "1-0\0vw\x009\x00second"):
+            assert (APP_SYNC, SYNC_ID, text) in stream
+        players = [w for w in dash_of(client, 1)["widgets"] if w["type"] == "PLAYER"]
+        assert players[0]["isOnPlay"] is True

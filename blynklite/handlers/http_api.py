@@ -63,8 +63,8 @@ def get_pin(server, request, token, pin):
 
 def widget_values(dash, widget, stream):
     kind = W.kind(widget)
-    if kind == "TERMINAL":
-        return list(dash.memory.terminal_lines.get(W.widget_id(widget)) or ())
+    if kind in ("TERMINAL", "MAP"):
+        return list(dash.memory.of(widget))
     if kind in W.MULTI_PIN:
         streams = W.streams(widget)
         if W.is_split(widget):

@@ -95,40 +95,50 @@ def body_letter(stream):
     return "a" if stream.get("pwmMode") else PIN_LETTERS[stream["pinType"]]
 
 
+# What a widget remembers beyond its current value, and how much (spec/app.md §5.3).
+REMEMBERED = {"TERMINAL": TERMINAL_LINES, "MAP": 25, "LCD": 6}
+
+
 class WidgetMemory:
-    """Transient per-widget memory (Terminal lines), never persisted, as upstream."""
-    __slots__ = ("terminal_lines",)
+    """Transient per-widget memory (Terminal lines, Map points, advanced-LCD lines), never
+    persisted, as upstream."""
+    __slots__ = ("entries",)
 
     def __init__(self):
-        self.terminal_lines = {}
+        self.entries = {}
 
-    def terminal(self, widget):
-        lines = self.terminal_lines.get(widget_id(widget))
-        if lines is None:
-            lines = self.terminal_lines[widget_id(widget)] = collections.deque(maxlen=TERMINAL_LINES)
-        return lines
+    def of(self, widget):
+        """The remembered values of a widget (empty when it remembers nothing yet)."""
+        return self.entries.get(widget_id(widget)) or ()
+
+    def remember(self, widget, value):
+        entries = self.entries.get(widget_id(widget))
+        if entries is None:
+            entries = self.entries[widget_id(widget)] = collections.deque(maxlen=REMEMBERED[kind(widget)])
+        if value == "clr":
+            entries.clear()
+        else:
+            entries.append(value)
+
+
+def remembers(widget):
+    wtype = kind(widget)
+    return wtype in ("TERMINAL", "MAP") or (wtype == "LCD" and bool(widget.get("advancedMode")))
 
 
 def store_value(widget, stream, value, memory):
-    if kind(widget) == "TERMINAL":
-        lines = memory.terminal(widget)
-        if value == "clr":
-            lines.clear()
-        else:
-            lines.append(value)
+    if remembers(widget):
+        memory.remember(widget, value)
+    elif kind(widget) == "PLAYER" and value in ("play", "stop"):
+        widget["isOnPlay"] = value == "play"
     stream["value"] = value
 
 
 def sync_values(widget, memory, for_hardware):
     """(letter, pin, value) triples a widget replays; HARDWARE_SYNC and APP_SYNC differ for Terminal."""
     wtype = kind(widget)
-    if wtype == "TERMINAL":
-        lines = memory.terminal_lines.get(widget_id(widget))
-        if not lines or not is_valid_stream(widget):
-            return []
-        if for_hardware:
-            return [(body_letter(widget) + "w", widget["pin"], lines[-1])]
-        return [(PIN_LETTERS[widget["pinType"]] + "m", widget["pin"], "\0".join(lines))]
+    if remembers(widget):
+        return _remembered(widget, memory, for_hardware)
     if wtype in MULTI_PIN and not is_split(widget):
         pins = streams(widget)
         if pins and is_valid_stream(pins[0]) and pins[0].get("value") is not None:
@@ -136,6 +146,20 @@ def sync_values(widget, memory, for_hardware):
         return []
     return [(body_letter(s) + "w", s["pin"], s["value"])
             for s in streams(widget) if is_valid_stream(s) and s.get("value") is not None]
+
+
+def _remembered(widget, memory, for_hardware):
+    """Terminal: its lines in one `m` message (the last line alone for a device); Map and advanced
+    LCD: one `w` message per remembered value, on the (first) pin."""
+    values = memory.of(widget)
+    stream = widget if kind(widget) != "LCD" else (streams(widget) or [{}])[0]
+    if not values or not is_valid_stream(stream):
+        return []
+    if kind(widget) != "TERMINAL":
+        return [(body_letter(stream) + "w", stream["pin"], value) for value in values]
+    if for_hardware:
+        return [(body_letter(stream) + "w", stream["pin"], values[-1])]
+    return [(PIN_LETTERS[stream["pinType"]] + "m", stream["pin"], "\0".join(values))]
 
 
 def is_split(widget):
