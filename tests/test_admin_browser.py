@@ -11,6 +11,7 @@ from blynklite.codec.commands import Status
 from devices import device, new_account, open_app
 
 webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -51,7 +52,9 @@ def sign_in(driver, server, password=ADMIN_PASS):
     driver.find_element(By.ID, "password").send_keys(password)
     form = driver.find_element(By.ID, "login")
     form.find_element(By.TAG_NAME, "button").click()
-    wait(driver).until(EC.staleness_of(form))      # the answer (a redirect to /admin) has loaded
+    # The answer (a redirect to /admin) has loaded once the form is stale. While Chromium is still
+    # navigating it may answer "Node ... does not belong to the document" instead: ask again.
+    WebDriverWait(driver, WAIT, ignored_exceptions=[WebDriverException]).until(EC.staleness_of(form))
 
 
 def signed_in(driver):
