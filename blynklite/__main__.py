@@ -1,23 +1,22 @@
 """`python3 -m blynklite [-dataFolder DIR] [-serverConfig FILE] ...`: run the server."""
 import base64
-import logging
 import os
 import signal
 import sys
 import time
 
 from . import __version__
-from .certs import CertificateError, build_server_context
+from .certs import CertificateError, server_tls
 from .config import ConfigError, load_config
 from .logfile import DailyLogFile
+from .logger import CRITICAL, DEBUG, ERROR, INFO, OFF, WARNING, configure, get_logger
 
-log = logging.getLogger("blynklite")
+log = get_logger("blynklite")
 
-# log4j level names (server.properties) → Python logging levels
-LOG_LEVELS = {"all": logging.NOTSET, "trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
-              "warn": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL,
-              "off": logging.CRITICAL + 10}
-LOG_FORMAT = "%(asctime)s %(levelname)-5s %(name)s - %(message)s"
+# log4j level names (server.properties) → our levels
+LOG_LEVELS = {"all": DEBUG, "trace": DEBUG, "debug": DEBUG, "info": INFO,
+              "warn": WARNING, "error": ERROR, "fatal": CRITICAL,
+              "off": OFF}
 
 
 def main(argv=None):
@@ -30,13 +29,13 @@ def main(argv=None):
     log_path = setup_logging(config)
     data_folder = resolve_data_folder(config)
     try:
-        tls_context = build_server_context(config, data_folder, log)
+        tls = server_tls(config, data_folder, log)
     except CertificateError as error:
         log.error("%s", error)
         print(f"TLS error: {error}", file=sys.stderr)
         return 2
     from .server import Server
-    server = Server(config, data_folder, tls_context)
+    server = Server(config, data_folder, tls)
     server.load_users()
     try:
         server.listen()
@@ -60,11 +59,7 @@ def setup_logging(config):
     folder = config["logs.folder"] or "./logs"
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "blynk.log")
-    handler = DailyLogFile(path)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(LOG_LEVELS[config["log.level"]])
+    configure(DailyLogFile(path), LOG_LEVELS[config["log.level"]])
     return os.path.abspath(path)
 
 

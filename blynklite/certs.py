@@ -4,7 +4,7 @@ What it owns: choosing the certificate and key at startup, in upstream order (fr
   1. fullchain.crt + privkey.pem in the working directory (written by the Let's Encrypt client),
   2. server.ssl.cert + server.ssl.key (+ server.ssl.key.pass) from server.properties,
   3. a self-signed pair kept in the data folder, generated once and reused on later starts,
-and building the one ssl.SSLContext that every TLS connection shares.
+and building the one ssl.SSLContext that every TLS connection shares (ServerTLS says when).
 
 What it never does: socket I/O or handshakes (blynklite/net does those), and it never imports
 `cryptography`. That package costs several MB of resident memory, a big part of a Raspberry Pi budget,
@@ -17,8 +17,6 @@ TLS 1.2; every way of failing that is a CertificateError whose message names the
 server.properties key at fault.
 """
 
-import ipaddress
-import logging
 import os
 import re
 import socket
@@ -26,6 +24,8 @@ import ssl
 import sys
 import time
 
+from .logger import Logger
+from .net.tls import TLSUnavailable
 from .selfsigned import CERT_FILE as SELF_SIGNED_CERT_FILE
 from .selfsigned import KEY_FILE as SELF_SIGNED_KEY_FILE
 from .selfsigned import NOT_AFTER_MARKER as SELF_SIGNED_NOT_AFTER_MARKER
@@ -55,40 +55,77 @@ _FIX_HINT = (
 )
 
 
-class CertificateError(Exception):
+class CertificateError(TLSUnavailable):
     """The TLS certificate or key cannot be used; the message names the file and the setting."""
 
 
-def build_server_context(cfg, data_folder: str, log: logging.Logger, cwd: str | None = None) -> ssl.SSLContext:
+class ServerTLS:
+    """The SSLContext the TLS ports share, built when the first TLS client speaks (net/tls.py).
+
+    OpenSSL's first context costs about 1.5 MB of resident memory (its global setup plus the
+    certificate): much of a Pi Zero's budget, and wasted when every device uses the plain port. So the
+    self-signed default is only checked at startup (present, PEM, not expiring; else generated) and
+    loaded on first use. A certificate the user configured is loaded at startup instead, so a bad one
+    stops the server with a message that names it.
+    """
+    __slots__ = ("_build", "_context")
+
+    def __init__(self, build=None, context: ssl.SSLContext | None = None):
+        self._build = build
+        self._context = context
+
+    def context(self) -> ssl.SSLContext:
+        """The context; raises CertificateError when the certificate cannot be loaded (asked again by the
+        next client, so a repaired file is picked up without a restart)."""
+        if self._context is None:
+            self._context = self._build()
+        return self._context
+
+
+def server_tls(cfg, data_folder: str, log: Logger, cwd: str | None = None) -> ServerTLS:
+    """The TLS ports' certificate, chosen as described above; see ServerTLS for when it is loaded."""
+    cwd = os.getcwd() if cwd is None else cwd
+    if _configured_pair(cfg, cwd) is not None:
+        return ServerTLS(context=build_server_context(cfg, data_folder, log, cwd))
+    latest_tls = _flag(_setting(cfg, "latest.tls", False))
+
+    def looks_usable(cert_path, key_path):
+        if _looks_like_pem_pair(cert_path, key_path):
+            return True
+        log.warning("TLS: %s or %s is not a PEM file; generating a new self-signed pair", cert_path, key_path)
+        return False
+    cert_path, key_path, _ = _self_signed_pair(cfg, os.path.join(cwd, data_folder), log, looks_usable)
+
+    def build():
+        ctx = _new_context(latest_tls)
+        _load_pair(ctx, cert_path, key_path, "", "the self-signed certificate", "its key")
+        log.info("TLS: loaded the self-signed certificate %s for the first TLS client", cert_path)
+        return ctx
+    return ServerTLS(build=build)
+
+
+def build_server_context(cfg, data_folder: str, log: Logger, cwd: str | None = None) -> ssl.SSLContext:
     """Return the server SSLContext for the TLS port, choosing the certificate as described above."""
     cwd = os.getcwd() if cwd is None else cwd
     ctx = _new_context(_flag(_setting(cfg, "latest.tls", False)))
-    password = str(_setting(cfg, "server.ssl.key.pass", "") or "")
-    cert_setting = str(_setting(cfg, "server.ssl.cert", "") or "").strip()
-    key_setting = str(_setting(cfg, "server.ssl.key", "") or "").strip()
-
-    acme_cert = os.path.join(cwd, ACME_CERT_FILE)
-    acme_key = os.path.join(cwd, ACME_KEY_FILE)
-    if os.path.isfile(acme_cert) and os.path.isfile(acme_key):
-        _load_pair(ctx, acme_cert, acme_key, password,
-                   f"{ACME_CERT_FILE} in the working directory", f"{ACME_KEY_FILE} in the working directory")
-        log.info("TLS: using certificate %s with key %s", acme_cert, acme_key)
-    elif cert_setting or key_setting:
-        if not cert_setting:
-            raise CertificateError("server.ssl.key is set but server.ssl.cert is empty: set both, or neither "
-                                   "to use a self-signed certificate")
-        if not key_setting:
-            raise CertificateError("server.ssl.cert is set but server.ssl.key is empty: set both, or neither "
-                                   "to use a self-signed certificate")
-        cert_path = os.path.join(cwd, cert_setting)  # relative to the working directory, as upstream
-        key_path = os.path.join(cwd, key_setting)
-        for setting, path in (("server.ssl.cert", cert_path), ("server.ssl.key", key_path)):
-            if not os.path.isfile(path):
-                raise CertificateError(f"{setting}: file not found: {path}")
-        _load_pair(ctx, cert_path, key_path, password, "server.ssl.cert", "server.ssl.key")
+    pair = _configured_pair(cfg, cwd)
+    if pair is not None:
+        cert_path, key_path, password, cert_label, key_label = pair
+        _load_pair(ctx, cert_path, key_path, password, cert_label, key_label)
         log.info("TLS: using certificate %s with key %s", cert_path, key_path)
-    else:
-        _use_self_signed(ctx, cfg, os.path.join(cwd, data_folder), log)
+        return ctx
+
+    def loads_into_context(cert_path, key_path):
+        try:
+            _load_pair(ctx, cert_path, key_path, "", "the self-signed certificate", "its key")
+        except CertificateError as e:
+            log.warning("TLS: cannot reuse the self-signed certificate (%s); generating a new one", e)
+            return False
+        return True
+    cert_path, key_path, generated = _self_signed_pair(cfg, os.path.join(cwd, data_folder), log,
+                                                       loads_into_context)
+    if generated:
+        _load_pair(ctx, cert_path, key_path, "", "the generated self-signed certificate", "its key")
     return ctx
 
 
@@ -136,6 +173,7 @@ def self_signed_names(server_host: str) -> tuple[list[str], list[str]]:
     ips: list[str] = []
     host = (server_host or "").strip().strip("[]")
     if host:
+        import ipaddress  # only when generating: keeps the idle server small
         try:
             ips.append(str(ipaddress.ip_address(host)))
         except ValueError:
@@ -170,7 +208,36 @@ def _new_context(latest_tls: bool) -> ssl.SSLContext:
     return ctx
 
 
-def _use_self_signed(ctx: ssl.SSLContext, cfg, folder: str, log: logging.Logger) -> None:
+def _configured_pair(cfg, cwd: str):
+    """(cert path, key path, password, cert label, key label) of the certificate the user chose, or
+    None for the self-signed default. Raises CertificateError for a half or missing configuration."""
+    password = str(_setting(cfg, "server.ssl.key.pass", "") or "")
+    acme_cert = os.path.join(cwd, ACME_CERT_FILE)
+    acme_key = os.path.join(cwd, ACME_KEY_FILE)
+    if os.path.isfile(acme_cert) and os.path.isfile(acme_key):
+        return (acme_cert, acme_key, password, f"{ACME_CERT_FILE} in the working directory",
+                f"{ACME_KEY_FILE} in the working directory")
+    cert_setting = str(_setting(cfg, "server.ssl.cert", "") or "").strip()
+    key_setting = str(_setting(cfg, "server.ssl.key", "") or "").strip()
+    if not (cert_setting or key_setting):
+        return None
+    if not cert_setting:
+        raise CertificateError("server.ssl.key is set but server.ssl.cert is empty: set both, or neither "
+                               "to use a self-signed certificate")
+    if not key_setting:
+        raise CertificateError("server.ssl.cert is set but server.ssl.key is empty: set both, or neither "
+                               "to use a self-signed certificate")
+    cert_path = os.path.join(cwd, cert_setting)  # relative to the working directory, as upstream
+    key_path = os.path.join(cwd, key_setting)
+    for setting, path in (("server.ssl.cert", cert_path), ("server.ssl.key", key_path)):
+        if not os.path.isfile(path):
+            raise CertificateError(f"{setting}: file not found: {path}")
+    return cert_path, key_path, password, "server.ssl.cert", "server.ssl.key"
+
+
+def _self_signed_pair(cfg, folder: str, log: Logger, reusable) -> tuple[str, str, bool]:
+    """(cert path, key path, generated now) of the self-signed pair in `folder`: the one there if it
+    is not about to expire and reusable(cert path, key path) says yes, else a new one."""
     cert_path = os.path.join(folder, SELF_SIGNED_CERT_FILE)
     key_path = os.path.join(folder, SELF_SIGNED_KEY_FILE)
     reused = False
@@ -183,23 +250,25 @@ def _use_self_signed(ctx: ssl.SSLContext, cfg, folder: str, log: logging.Logger)
             log.warning("TLS: the self-signed certificate %s has expired or expires within a day; "
                         "generating a new one", cert_path)
         else:
-            try:
-                _load_pair(ctx, cert_path, key_path, "", "the self-signed certificate", "its key")
-                reused = True
-            except CertificateError as e:
-                log.warning("TLS: cannot reuse the self-signed certificate (%s); generating a new one", e)
+            reused = reusable(cert_path, key_path)
     if not reused:
         names, ips = self_signed_names(str(_setting(cfg, "server.host", "") or ""))
         log.info("TLS: generating a self-signed certificate for %s in %s", ", ".join(names + ips), folder)
         started = time.monotonic()
         generate_self_signed(folder, names, ips)
-        _load_pair(ctx, cert_path, key_path, "", "the generated self-signed certificate", "its key")
         log.info("TLS: self-signed certificate generated in %.1f s", time.monotonic() - started)
     log.warning(
         "TLS: using the self-signed certificate %s; apps and devices that verify certificates will not "
         "trust it. To use a real certificate set server.ssl.cert and server.ssl.key (PEM files, and "
         "server.ssl.key.pass if the key is encrypted) in server.properties, or put fullchain.crt and "
         "privkey.pem in the working directory.", cert_path)
+    return cert_path, key_path, not reused
+
+
+def _looks_like_pem_pair(cert_path: str, key_path: str) -> bool:
+    """A check without OpenSSL (see ServerTLS): both files hold the PEM blocks they should."""
+    return ("-----BEGIN CERTIFICATE-----" in _read_text(cert_path)
+            and "PRIVATE KEY-----" in _read_text(key_path))
 
 
 def _load_pair(ctx: ssl.SSLContext, cert_path: str, key_path: str, password: str,

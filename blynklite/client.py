@@ -24,9 +24,7 @@ reply carrying the same message id; anything the server pushes meanwhile is kept
 `client.inbox` and handed out by `receive()`.
 """
 import argparse
-import base64
 import collections
-import hashlib
 import json
 import os
 import socket

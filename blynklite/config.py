@@ -16,10 +16,10 @@ values. Upstream looks next to the jar instead; a Python package has no such fol
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import sys
+from .logger import get_logger
 
 # Every server.properties key with its shipped default (spec/config.md section 2), whose Python
 # type is the key's type.
@@ -253,7 +253,7 @@ def _apply(values: dict, props: Mapping[str, object], origin: str, warn) -> None
 
 
 def _default_warn(message: str) -> None:
-    logging.getLogger("blynklite").warning(message)
+    get_logger("blynklite").warning(message)
 
 
 class ServerConfig:

@@ -8,13 +8,13 @@ handlers/http_api.py, handlers/admin.py and handlers/web.py.
 Invariant: a request is answered before the next one is read, so pipelined requests get their
 answers in order; any HttpError answers with its status and closes this connection only.
 """
-import logging
 import re
 
 from .codec.http import HttpError, RequestParser, response
 from .handlers import http_common as H
+from .logger import DEBUG, get_logger
 
-log = logging.getLogger("blynklite.http")
+log = get_logger("blynklite.http")
 
 API, ADMIN, HARDWARE_WS, APP_WS = "api", "admin", "hardware-ws", "app-ws"
 # A keep-alive connection that says nothing for this long is closed.
@@ -91,7 +91,7 @@ class HttpSession:
         keep_alive = request.keep_alive and not reply.close
         self.conn.write(response(reply.status, reply.body, reply.content_type, headers,
                                  keep_alive=keep_alive, head=request.method == "HEAD"))
-        if log.isEnabledFor(logging.DEBUG):
+        if log.isEnabledFor(DEBUG):
             log.debug("%s %s %s -> %s", self.conn.peer[0], request.method, redact(request.path), reply.status)
         if not keep_alive:
             self.conn.close("HTTP connection: close")

@@ -8,12 +8,12 @@ Invariant: the token index always matches the devices in the profiles; every cha
 goes through `assign_token` / `forget_token`.
 """
 import base64
-import logging
 import os
 
 from .model.user import User
+from .logger import get_logger
 
-log = logging.getLogger("blynklite.hub")
+log = get_logger("blynklite.hub")
 
 
 def new_token():

@@ -8,9 +8,9 @@ them) or any network call on the reactor thread.
 Invariant: a full queue or a failing provider costs one log line and a callback, never an
 exception on the reactor thread and never a delayed forward.
 """
-import logging
+from .logger import get_logger
 
-log = logging.getLogger("blynklite.notify")
+log = get_logger("blynklite.notify")
 
 MAILS_PER_DAY = 100        # per account, counted from its first mail of the window (upstream)
 DAY = 24 * 3600.0

@@ -3,7 +3,6 @@
 Owns: the reactor, the hub, the profile store, the worker pool and the listening sockets. Handlers
 call the routing methods here (`forward_to_apps`, `device_logged_in`, ...); nothing here parses.
 """
-import logging
 import os
 import socket
 import time
@@ -19,8 +18,9 @@ from .net.reactor import Reactor
 from .net.workers import WorkerPool
 from .sniffer_protocol import Sniffer
 from .store import ProfileStore
+from .logger import get_logger
 
-log = logging.getLogger("blynklite")
+log = get_logger("blynklite")
 
 PLAIN, TLS_SHARED, TLS_HARDWARE = "plain", "tls", "hardware-tls"
 IDLE_SWEEP_PERIOD = 1.0
@@ -29,14 +29,14 @@ DAY = 24 * HOUR
 
 
 class Server:
-    def __init__(self, config, data_folder, tls_context):
+    def __init__(self, config, data_folder, tls):
         self.config = config
         self.reactor = Reactor()
         self.hub = Hub(config)
         self.store = ProfileStore(data_folder)
         self.workers = WorkerPool(self.reactor, config["blocking.processor.thread.pool.limit"],
                                   config["notifications.queue.limit"])
-        self.tls_context = tls_context
+        self.tls = tls  # certs.ServerTLS
         self.stats = [0] * 256
         self.connections = set()
         self.listeners = []
@@ -84,8 +84,7 @@ class Server:
 
     # -- accepting --------------------------------------------------------------------------------
     def on_accept(self, sock, peer, kind):
-        context = self.tls_context if kind != PLAIN else None
-        conn = Connection(self.reactor, sock, peer, kind, context)
+        conn = Connection(self.reactor, sock, peer, kind, self.tls if kind != PLAIN else None)
         conn.protocol = Sniffer(self, conn, app_allowed=(kind == TLS_SHARED))
         self.connections.add(conn)
 

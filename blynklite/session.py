@@ -5,13 +5,13 @@ framing and a handler table `command → function(session, msg_id, body)`; a han
 `StatusError` is answered with that status, any other error is logged and gets no reply, as
 upstream does (spec/commands.md §2.1).
 """
-import logging
 import math
 
 from .codec.commands import Command, Status, StatusError, command_name
 from .codec.frames import ProtocolError
+from .logger import get_logger
 
-log = logging.getLogger("blynklite.session")
+log = get_logger("blynklite.session")
 
 QUOTA_WARNING_INTERVAL = 60.0
 _ALPHA = 1 - math.exp(-1 / 60)   # the one-minute EWMA, ticked every second

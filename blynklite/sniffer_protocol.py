@@ -1,10 +1,10 @@
 """The first protocol of every connection: waits for 5 bytes, then hands over to the right session
 (spec/framing.md §3)."""
-import logging
 
 from .codec import sniffer
+from .logger import get_logger
 
-log = logging.getLogger("blynklite.net")
+log = get_logger("blynklite.net")
 
 # A connection that has not said 5 bytes by then is dropped (TLS handshake included).
 DETECT_TIMEOUT = 10

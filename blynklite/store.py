@@ -6,14 +6,14 @@ old one and fsyncs the folder. A file that does not parse is reported and left o
 newest backup of it is loaded instead, as upstream does (spec/storage.md §2).
 """
 import json
-import logging
 import os
 import time
 
 from .atomicfile import write_atomically
 from .model.user import User
+from .logger import get_logger
 
-log = logging.getLogger("blynklite.store")
+log = get_logger("blynklite.store")
 
 SUFFIX = ".user"
 

@@ -7,7 +7,6 @@ unchanged over websockets. Never does: Blynk command handling.
 Invariant: every Blynk message leaves in its own binary websocket frame (the node-red and browser
 clients take one message per frame); incoming binary payloads go to the session's own decoder.
 """
-import logging
 
 from .codec import frames
 from .codec.commands import Command
@@ -16,8 +15,9 @@ from .codec.websocket import (Close, FrameDecoder, Message, Ping, WebSocketError
                               close_frame, handshake_response, pong_frame)
 from .handlers.app import AppSession, get_server, login
 from .handlers.hardware import HardwareSession
+from .logger import get_logger
 
-log = logging.getLogger("blynklite.websocket")
+log = get_logger("blynklite.websocket")
 
 HARDWARE_PATHS = ("/websockets", "/websocket")
 MAX_MESSAGE = 65536   # upstream's (Netty's) default websocket frame limit

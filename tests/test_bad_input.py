@@ -11,6 +11,7 @@ import itertools
 import os
 import re
 import socket
+import ssl
 import time
 from dataclasses import dataclass
 
@@ -348,3 +349,35 @@ def test_app_that_stops_reading_while_its_device_floods_it_does_not_break_others
     finally:
         slow_app.close()
     bystander.check()
+
+
+# -- the self-signed certificate is loaded by the first TLS client (certs.ServerTLS) --------------
+
+def test_the_certificate_is_loaded_by_the_first_tls_client_not_by_a_port_probe(server):
+    loaded = "loaded the self-signed certificate"
+    socket.create_connection((server.host, server.app_port), timeout=WAIT).close()
+    with socket.create_connection((server.host, server.hw_port), timeout=WAIT) as plain:  # a round trip
+        plain.sendall(b"GET /no/such/path HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert STATUS_LINE.match(plain.recv(4096))
+    assert loaded not in server.log_text()
+    for _ in range(2):
+        open_app(server, new_account(server)).close()
+    assert server.log_text().count(loaded) == 1
+
+
+def test_a_broken_self_signed_key_refuses_tls_clients_until_it_is_repaired(server):
+    key_file = server.data_dir / "blynklite-selfsigned.key"
+    good_key = key_file.read_bytes()
+    key_file.write_text("-----BEGIN PRIVATE KEY-----\nbroken\n-----END PRIVATE KEY-----\n")
+    with socket.create_connection((server.host, server.app_port), timeout=WAIT) as raw:
+        with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+            tls_context().wrap_socket(raw).close()
+    assert re.search(r"ERROR .*TLS: .*blynklite-selfsigned.key.*closing the connection", server.log_text())
+
+    with socket.create_connection((server.host, server.hw_port), timeout=WAIT) as plain:  # unaffected
+        plain.sendall(b"GET /no/such/path HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert STATUS_LINE.match(plain.recv(4096))
+
+    key_file.write_bytes(good_key)   # repaired: the next TLS client loads it
+    email = new_account(server)
+    assert open_app(server, email).load_profile() is not None

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from blynklite.certs import CertificateError, build_server_context
+from blynklite.certs import CertificateError, build_server_context, server_tls
 from blynklite.selfsigned import CERT_FILE, KEY_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,6 +209,42 @@ def test_self_signed_certificate_without_its_expiry_line_is_replaced(tmp_path, c
     handshake(ctx, verifying_client(cert), "localhost")
 
 
+# -- ServerTLS: the self-signed default is loaded by the first TLS client ---------------------------
+
+def test_server_tls_writes_the_self_signed_pair_at_startup_and_serves_it(tmp_path, cwd):
+    data = tmp_path / "data"
+    tls = server_tls(config(), str(data), LOG, cwd=str(cwd))
+    assert (data / CERT_FILE).is_file() and (data / KEY_FILE).is_file()
+    context = tls.context()
+    assert tls.context() is context                     # built once, then shared
+    handshake(context, verifying_client(data / CERT_FILE), "localhost")
+
+
+def test_server_tls_replaces_a_pair_that_is_not_pem(tmp_path, cwd):
+    data = tmp_path / "data"
+    build_server_context(config(), str(data), LOG, cwd=str(cwd))
+    marker_line = (data / CERT_FILE).read_bytes().split(b"\n", 1)[0]
+    (data / CERT_FILE).write_bytes(marker_line + b"\nnot a certificate\n")   # fresh expiry line, no PEM
+    server_tls(config(), str(data), LOG, cwd=str(cwd))
+    assert b"-----BEGIN CERTIFICATE-----" in (data / CERT_FILE).read_bytes()
+
+
+def test_server_tls_reports_a_pair_broken_after_startup_when_it_is_used(tmp_path, cwd):
+    data = tmp_path / "data"
+    tls = server_tls(config(), str(data), LOG, cwd=str(cwd))
+    (data / KEY_FILE).write_text("-----BEGIN PRIVATE KEY-----\nbroken\n-----END PRIVATE KEY-----\n")
+    with pytest.raises(CertificateError, match="its key"):
+        tls.context()
+
+
+def test_server_tls_loads_a_configured_certificate_at_startup(tmp_path, cwd, rsa_key):
+    cert_path, key_path = write_pair(tmp_path / "tls", rsa_key)
+    key_path.write_bytes(key_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
+    cfg = config(server_ssl_cert=str(cert_path), server_ssl_key=str(key_path))
+    with pytest.raises(CertificateError, match="does not match"):
+        server_tls(cfg, str(tmp_path / "data"), LOG, cwd=str(cwd))
+
+
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl command-line tool on PATH")
 def test_openssl_fallback_writes_a_usable_pair(tmp_path, cwd):
     data = tmp_path / "data"
@@ -246,7 +282,7 @@ def test_without_cryptography_or_openssl_the_error_says_what_to_do(tmp_path):
     empty_bin.mkdir()
     proc = run_python(f"""
         import logging
-        from blynklite.certs import CertificateError, build_server_context
+        from blynklite.certs import CertificateError, build_server_context, server_tls
         try:
             build_server_context({config()!r}, {str(tmp_path / "data")!r}, logging.getLogger("t"),
                                  cwd={str(tmp_path)!r})

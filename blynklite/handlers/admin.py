@@ -10,7 +10,6 @@ gets 404, as upstream, so the area does not reveal itself.
 """
 import ipaddress
 import json
-import logging
 import os
 import time
 import urllib.parse
@@ -20,8 +19,9 @@ from ..passwords import password_hash, same_hash
 from . import http_common as H
 from . import static_files
 from .admin_stats import AdminStats
+from ..logger import get_logger
 
-log = logging.getLogger("blynklite.admin")
+log = get_logger("blynklite.admin")
 
 COOKIE_NAME = "session"
 SESSION_SECONDS = 30 * 24 * 3600          # upstream's cookie lifetime: a month

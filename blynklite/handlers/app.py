@@ -3,7 +3,6 @@
 Profile editing (dashboards, widgets, devices) lives in `app_profile`; both register handlers in
 the tables at the bottom of this module.
 """
-import logging
 import re
 
 from ..codec import frames
@@ -12,8 +11,9 @@ from ..codec.commands import Command, MsgId, Status, StatusError, illegal_body, 
 from ..passwords import same_hash
 from ..session import BinarySession, ping
 from . import app_profile, pins, sync
+from ..logger import get_logger
 
-log = logging.getLogger("blynklite.app")
+log = get_logger("blynklite.app")
 
 # Upstream checks the top-level domain against IANA's list; we only ask for an alphabetic one, so a
 # local server accepts the short test addresses (`a@b.c`) its users type.

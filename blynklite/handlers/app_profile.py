@@ -1,7 +1,6 @@
 """Profile editing from the app (spec/app.md §4.5–4.9): profile download, dashboards, widgets,
 devices and tokens, with upstream's size limits, energy and per-user limits."""
 import json
-import logging
 import zlib
 
 from ..codec.body import parse_int, split
@@ -11,8 +10,9 @@ from ..model import widgets as W
 from ..model.dashboard import DashBoard
 from ..model.device import UPDATABLE, Device
 from . import pins
+from ..logger import get_logger
 
-log = logging.getLogger("blynklite.app")
+log = get_logger("blynklite.app")
 
 MAX_DEVICE_NAME = 50
 

@@ -3,7 +3,6 @@
 Hot path: a device's `vw` write → stored → forwarded to the apps of its dashboard with the device's
 message id. The forwarded body is the device's raw bytes behind a cached `dashId-deviceId\\0` prefix.
 """
-import logging
 import math
 import time
 
@@ -13,8 +12,9 @@ from ..codec.commands import Command, Status, StatusError, illegal_body, illegal
 from ..model.device import DEFAULT_BUFF_IN, OFFLINE, ONLINE
 from ..session import BinarySession, ping
 from . import notifications, pins, properties, sync
+from ..logger import get_logger
 
-log = logging.getLogger("blynklite.hardware")
+log = get_logger("blynklite.hardware")
 
 MAX_BRIDGE_CHANNELS = 100
 JAVA_TRIM = "".join(map(chr, range(33)))     # String.trim() drops every char <= ' ', NUL included

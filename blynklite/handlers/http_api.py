@@ -5,7 +5,6 @@ and `clone`.
 Writes behave like app writes: stored, forwarded to the device and to the apps of an active
 project, with message id 111. Error strings are upstream's, word for word: scripts compare them.
 """
-import logging
 import os
 
 from ..codec.body import PIN_LETTERS, PIN_TYPES, MAX_PIN
@@ -14,8 +13,9 @@ from ..model import widgets as W
 from . import pins, properties
 from .hardware import WIDGET_PROPERTIES, rtc_seconds
 from .http_common import HttpProblem, Reply, bad_request, json_body, ok, server_error, to_json
+from ..logger import get_logger
 
-log = logging.getLogger("blynklite.http")
+log = get_logger("blynklite.http")
 
 # Upstream's property order: the first one present in the query is used (spec/http-api.md §2.3).
 PROPERTY_ORDER = ("label", "color", "onLabel", "offLabel", "onColor", "offColor", "onBackColor",

@@ -5,13 +5,13 @@ Replies as upstream: push and SMS are answered OK at once (a failure is only log
 SMTP server took it (or NOTIFICATION_ERROR); a tweet OK on HTTP 200, NOTIFICATION_ERROR when
 Twitter cannot be reached, and nothing on other HTTP statuses. A full queue gets no reply.
 """
-import logging
 import re
 
 from ..codec.body import split
 from ..codec.commands import Status, StatusError, illegal_command, not_allowed
+from ..logger import get_logger
 
-log = logging.getLogger("blynklite.notifications")
+log = get_logger("blynklite.notifications")
 
 PUSH_MAX, SMS_MAX, TWEET_MAX = 255, 160, 140
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]+$")

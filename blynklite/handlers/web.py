@@ -3,12 +3,12 @@
 `handle(request, secure)` returns a Reply; a handler's HttpProblem becomes its reply, and an
 unexpected error a 500 with a log line, never a dropped connection.
 """
-import logging
 
 from . import http_api, static_files
 from .http_common import HttpProblem, Reply, Router, not_found, redirect, server_error
+from ..logger import get_logger
 
-log = logging.getLogger("blynklite.http")
+log = get_logger("blynklite.http")
 
 BLYNK_SITE = "https://www.blynk.cc"
 PREFLIGHT_HEADERS = (("Access-Control-Allow-Methods", "GET, PUT, POST, OPTIONS"),

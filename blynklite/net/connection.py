@@ -13,15 +13,15 @@ drop forwarded traffic to it) and we stop reading from it; above HARD_LIMIT it i
 Invariant: `_out` holds wire bytes (already encrypted); `_pending` holds plaintext not yet flushed.
 """
 import errno
-import logging
 import socket
 import ssl
 
 from .poller import READ as _READ
 from .poller import WRITE as _WRITE
-from .tls import TLSClosed, TLSLayer
+from .tls import TLSClosed, TLSLayer, TLSUnavailable
+from ..logger import get_logger
 
-log = logging.getLogger("blynklite.net")
+log = get_logger("blynklite.net")
 
 HIGH_WATER = 64 * 1024   # Netty's default write-buffer high-water mark, which upstream honours
 LOW_WATER = 32 * 1024
@@ -35,13 +35,13 @@ class Connection:
                  "idle_timeout", "last_read", "closed", "_pending", "_dirty", "_out", "_out_size",
                  "_events", "_closing", "_paused", "__weakref__")
 
-    def __init__(self, reactor, sock, peer, port_kind, tls_context=None):
+    def __init__(self, reactor, sock, peer, port_kind, tls_source=None):
         self.reactor = reactor
         self.sock = sock
         self.peer = peer
         self.port_kind = port_kind
         self.protocol = None
-        self.tls = TLSLayer(tls_context) if tls_context is not None else None
+        self.tls = TLSLayer(tls_source) if tls_source is not None else None
         self.coalesce = False
         self.idle_timeout = 0
         self.last_read = reactor.now
@@ -83,6 +83,10 @@ class Connection:
             return
         except ssl.SSLError as error:
             self.abort(f"TLS error: {error.reason or error}")
+            return
+        except TLSUnavailable as error:
+            log.error("TLS: %s; closing the connection from %s", error, self.peer[0])
+            self.abort("no usable certificate")
             return
         finally:
             data.release()

@@ -1,11 +1,11 @@
 """Listening sockets: accept without blocking and hand each new socket to the server."""
-import logging
 import socket
 
 from .connection import configure_socket
 from .poller import READ
+from ..logger import get_logger
 
-log = logging.getLogger("blynklite.net")
+log = get_logger("blynklite.net")
 
 ACCEPTS_PER_EVENT = 64
 BACKLOG = 1024

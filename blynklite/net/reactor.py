@@ -9,14 +9,14 @@ work back only through `call_soon_threadsafe`; nothing else they may touch.
 import collections
 import heapq
 import itertools
-import logging
 import os
 import socket
 import time
 
 from .poller import READ, WRITE, Poller
+from ..logger import get_logger
 
-log = logging.getLogger("blynklite.reactor")
+log = get_logger("blynklite.reactor")
 
 # One read buffer serves every connection: a read is consumed before the next one starts. 64 KiB
 # holds a burst from a fast device (Netty reads at most 64 KiB per read as well).

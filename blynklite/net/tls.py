@@ -20,20 +20,34 @@ class TLSClosed(Exception):
     """The peer sent close_notify."""
 
 
-class TLSLayer:
-    __slots__ = ("_incoming", "_outgoing", "_object", "handshake_done")
+class TLSUnavailable(Exception):
+    """The server's certificate cannot be loaded, so no TLS session can start."""
 
-    def __init__(self, context):
+
+class TLSLayer:
+    """`source.context()` gives the SSLContext; it is asked when the client's first bytes arrive, so a
+    connection that never speaks (a port probe) never makes the server load its certificate."""
+    __slots__ = ("_source", "_incoming", "_outgoing", "_object", "handshake_done")
+
+    def __init__(self, source):
+        self._source = source
+        self._incoming = self._outgoing = self._object = None
+        self.handshake_done = False
+
+    def _start(self):
+        context = self._source.context()   # may raise TLSUnavailable
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self._object = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
-        self.handshake_done = False
 
     def receive(self, ciphertext, plaintext_buffer, deliver):
         """Decrypt `ciphertext`, calling `deliver(view)` for every chunk of plaintext.
 
-        Raises ssl.SSLError for a broken peer and TLSClosed when the peer closed the session.
+        Raises ssl.SSLError for a broken peer, TLSClosed when the peer closed the session and
+        TLSUnavailable when the server has no usable certificate.
         """
+        if self._object is None:
+            self._start()
         self._incoming.write(ciphertext)
         if not self.handshake_done:
             try:
@@ -56,6 +70,8 @@ class TLSLayer:
             deliver(view[:count])
 
     def encrypt(self, plaintext):
+        if self._object is None:
+            self._start()
         self._object.write(plaintext)
 
     def close_notify(self):
@@ -66,8 +82,8 @@ class TLSLayer:
 
     def take_output(self):
         outgoing = self._outgoing
-        return outgoing.read() if outgoing.pending else b""
+        return outgoing.read() if outgoing is not None and outgoing.pending else b""
 
     @property
     def version(self):
-        return self._object.version()
+        return self._object.version() if self._object is not None else None

@@ -3,9 +3,9 @@
 Results come back to the reactor thread through `call_soon_threadsafe`; workers never touch the
 model or a connection. Threads start lazily, so an idle server pays for none.
 """
-import logging
+from ..logger import get_logger
 
-log = logging.getLogger("blynklite.workers")
+log = get_logger("blynklite.workers")
 
 
 class WorkerPool:
