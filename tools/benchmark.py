@@ -12,6 +12,7 @@ folder per phase:
             senders with one message per write()   (bench.py forward)
   baseline  the same forward points against baseline_forwarder.py (plain app, synthetic tokens): the floor
   http      GET /{token}/update/V1 at 2k req/s over keep-alive: CPU per request, latency   (bench.py http)
+  tls       RSS of an idle server, then after one TLS handshake on the app port (own client)
   websocket RSS with 1,000 idle devices logged in over ws:// /websockets, kB per device   (own loader)
   notify    1,000 devices at 5k msg/s, p99 latency without and then with 100 mails queued to an SMTP
             server that takes 1 s per mail (aiosmtpd, in this process)
@@ -27,6 +28,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -267,6 +269,20 @@ def phase_http(o, work):
     return r["median"] if r else {}
 
 
+def phase_tls(o, work):
+    """RSS of an idle server, then after its first TLS client: the self-signed context loads then."""
+    def run(srv):
+        time.sleep(2 if o.quick else 5)
+        idle = rss_kb(srv.proc.pid)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        with context.wrap_socket(socket.create_connection((HOST, srv.app), timeout=10)) as sock:
+            version = sock.version()
+        time.sleep(1)
+        return {"rss_idle_kb": idle, "rss_after_first_tls_kb": rss_kb(srv.proc.pid), "tls_version": version}
+    return with_server(Server(work, "tls"), run)
+
+
 def phase_websocket(o, work):
     """RSS before and after WS_DEVICES devices log in over ws://…/websockets and stay idle."""
     def run(srv):
@@ -467,6 +483,10 @@ def table(R):
         rows.append((f"p99 at {MAIL_RATE // 1000}k msg/s from {MAIL_DEVICES} devices: without / with "
                      f"{MAILS} mails queued to a {MAIL_DELAY:g} s/mail SMTP server",
                      f"{p99(nt['without_mail'])} / {p99(nt['with_mail'])} ms", "-", "-"))
+    tl = R.get("tls") or {}
+    if tl:
+        rows.append(("RSS idle, then after the first TLS client (the self-signed context loads then)",
+                     f"{mb(tl.get('rss_idle_kb'))} / {mb(tl.get('rss_after_first_tls_kb'))} MB", "-", "-"))
     if ws:
         rows.append((f"RSS with {ws.get('devices')} idle websocket devices, kB per device",
                      f"{mb(ws.get('rss_with_ws_kb'))} MB, {fmt(ws.get('kb_per_ws_device'), '.1f')} kB", "-", "-"))
@@ -479,7 +499,7 @@ def table(R):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="short runs (3 s, 1 run, 2 s warm-up)")
-    ap.add_argument("--only", default="startup,idle,forward,baseline,http,websocket,notify",
+    ap.add_argument("--only", default="startup,idle,forward,baseline,http,tls,websocket,notify",
                     help="comma-separated phases")
     ap.add_argument("--json-out", help="write all figures as JSON to this file")
     ap.add_argument("--runs", type=int, help="measured runs per point (default 3, quick 1)")
@@ -491,18 +511,22 @@ def main():
     o.seconds = o.seconds or (3 if o.quick else 10)
     o.warmup = o.warmup if o.warmup is not None else (2 if o.quick else 5)
     only = set(o.only.split(","))
-    unknown = only - {"startup", "idle", "forward", "baseline", "http", "websocket", "notify"}
+    unknown = only - {"startup", "idle", "forward", "baseline", "http", "tls", "websocket", "notify"}
     if unknown:
         ap.error(f"unknown phases: {', '.join(sorted(unknown))}")
     command = shlex.join([sys.executable] + sys.argv)
     work = tempfile.mkdtemp(prefix="blynklite-bench-")
+    # The server runs from compiled bytecode, as an installed or once-started copy does on a Pi:
+    # compiling every module at each start costs time and, for the compiler's memory, about 1 MB of RSS.
+    ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+    ENV["PYTHONPYCACHEPREFIX"] = os.path.join(work, "pycache")
     print(f"work folder {work}; load generator {BENCH}", flush=True)
     R = {"command": command, "options": vars(o), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
     t0 = time.monotonic()
     try:
         for name, fn in (("startup", phase_startup), ("idle", phase_idle), ("forward", phase_forward),
                          ("baseline", lambda o, w: phase_forward(o, w, baseline=True)),
-                         ("http", phase_http), ("websocket", phase_websocket), ("notify", phase_notify)):
+                         ("http", phase_http), ("tls", phase_tls), ("websocket", phase_websocket), ("notify", phase_notify)):
             if name in only:
                 print(f"\n== {name}", flush=True)
                 try:
