@@ -85,9 +85,10 @@ class ServerTLS:
 def server_tls(cfg, data_folder: str, log: Logger, cwd: str | None = None) -> ServerTLS:
     """The TLS ports' certificate, chosen as described above; see ServerTLS for when it is loaded."""
     cwd = os.getcwd() if cwd is None else cwd
-    if _configured_pair(cfg, cwd) is not None:
-        return ServerTLS(context=build_server_context(cfg, data_folder, log, cwd))
     latest_tls = _flag(_setting(cfg, "latest.tls", False))
+    pair = _configured_pair(cfg, cwd)
+    if pair is not None:
+        return ServerTLS(context=_configured_context(latest_tls, pair, log))
 
     def looks_usable(cert_path, key_path):
         if _looks_like_pem_pair(cert_path, key_path):
@@ -107,13 +108,11 @@ def server_tls(cfg, data_folder: str, log: Logger, cwd: str | None = None) -> Se
 def build_server_context(cfg, data_folder: str, log: Logger, cwd: str | None = None) -> ssl.SSLContext:
     """Return the server SSLContext for the TLS port, choosing the certificate as described above."""
     cwd = os.getcwd() if cwd is None else cwd
-    ctx = _new_context(_flag(_setting(cfg, "latest.tls", False)))
+    latest_tls = _flag(_setting(cfg, "latest.tls", False))
     pair = _configured_pair(cfg, cwd)
     if pair is not None:
-        cert_path, key_path, password, cert_label, key_label = pair
-        _load_pair(ctx, cert_path, key_path, password, cert_label, key_label)
-        log.info("TLS: using certificate %s with key %s", cert_path, key_path)
-        return ctx
+        return _configured_context(latest_tls, pair, log)
+    ctx = _new_context(latest_tls)
 
     def loads_into_context(cert_path, key_path):
         try:
@@ -233,6 +232,14 @@ def _configured_pair(cfg, cwd: str):
         if not os.path.isfile(path):
             raise CertificateError(f"{setting}: file not found: {path}")
     return cert_path, key_path, password, "server.ssl.cert", "server.ssl.key"
+
+
+def _configured_context(latest_tls: bool, pair, log: Logger) -> ssl.SSLContext:
+    ctx = _new_context(latest_tls)
+    cert_path, key_path, password, cert_label, key_label = pair
+    _load_pair(ctx, cert_path, key_path, password, cert_label, key_label)
+    log.info("TLS: using certificate %s with key %s", cert_path, key_path)
+    return ctx
 
 
 def _self_signed_pair(cfg, folder: str, log: Logger, reusable) -> tuple[str, str, bool]:
