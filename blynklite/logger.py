@@ -46,6 +46,13 @@ def configure(sink, level):
         old.close()
 
 
+def _at_level(level):
+    def write(self, message, *args):
+        if level >= _Settings.level:
+            _emit(self.name, level, message, args)
+    return write
+
+
 class Logger:
     __slots__ = ("name",)
 
@@ -55,25 +62,11 @@ class Logger:
     def isEnabledFor(self, level):  # noqa: N802 (the stdlib's name)
         return level >= _Settings.level
 
-    def debug(self, message, *args):
-        if DEBUG >= _Settings.level:
-            _emit(self.name, DEBUG, message, args)
-
-    def info(self, message, *args):
-        if INFO >= _Settings.level:
-            _emit(self.name, INFO, message, args)
-
-    def warning(self, message, *args):
-        if WARNING >= _Settings.level:
-            _emit(self.name, WARNING, message, args)
-
-    def error(self, message, *args):
-        if ERROR >= _Settings.level:
-            _emit(self.name, ERROR, message, args)
-
-    def critical(self, message, *args):
-        if CRITICAL >= _Settings.level:
-            _emit(self.name, CRITICAL, message, args)
+    debug = _at_level(DEBUG)
+    info = _at_level(INFO)
+    warning = _at_level(WARNING)
+    error = _at_level(ERROR)
+    critical = _at_level(CRITICAL)
 
     def exception(self, message, *args):
         """ERROR with the traceback of the exception being handled."""
