@@ -17,6 +17,8 @@ TLS 1.2; every way of failing that is a CertificateError whose message names the
 server.properties key at fault.
 """
 
+from __future__ import annotations  # `X | None` annotations on Python 3.9
+
 import os
 import re
 import socket

@@ -22,6 +22,8 @@ Invariant: each file appears complete or not at all (temp file in DIR, fsync, re
 the certificate, so a reader that finds the certificate finds its key next to it.
 """
 
+from __future__ import annotations  # `X | None` annotations on Python 3.9
+
 import os
 import sys
 import time
