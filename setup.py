@@ -17,7 +17,7 @@ setup(
         "db": ["psycopg2-binary"],
         "test": ["pytest", "hypothesis", "cryptography", "blynklib==0.2.6", "blynk-library-python==0.2.0",
                  "pyblynkrestapi==0.0.2", "requests", "selenium==4.51.0",
-                 "zxing-cpp==3.1.1", "pillow", "aiosmtpd==1.4.6"],
+                 "zxing-cpp==3.1.1", "pillow", "aiosmtpd==1.4.6", "paho-mqtt"],
     },
     entry_points={"console_scripts": [
         "blynklite=blynklite.__main__:main",

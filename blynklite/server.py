@@ -62,6 +62,9 @@ class Server:
         for port, kind in ports:
             if port:
                 self.listeners.append(Listener(self.reactor, address, port, kind, self.on_accept))
+        if self.config["hardware.mqtt.port"]:
+            from .sessions import mqtt
+            self.listeners.append(mqtt.open_listener(self, address, self.config["hardware.mqtt.port"]))
         self.reactor.call_every(IDLE_SWEEP_PERIOD, self.close_idle_connections)
         self.reactor.call_every(self.config["profile.save.worker.period"] / 1000, self.save_changed)
         self.reactor.call_every(HOUR, self._reset_registration_window)
