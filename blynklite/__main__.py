@@ -50,8 +50,12 @@ def main(argv=None):
         server.reactor.run()
     finally:
         log.info("shutting down")
-        server.shutdown()
-        log.info("stopped; profiles saved")
+        unsaved = server.shutdown()
+    if unsaved:   # server.shutdown() already logged each one with its reason
+        names = ", ".join(sorted(u.email for u in unsaved))
+        log.error("stopped; %d profiles could not be saved: %s", len(unsaved), names)
+        return 1
+    log.info("stopped; profiles saved")
     return 0
 
 

@@ -8,7 +8,7 @@ import os
 _unique = itertools.count()
 
 
-def write_atomically(path, data, mode=0o644):
+def write_atomically(path, data, mode=0o600):
     folder = os.path.dirname(os.path.abspath(path))
     temp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}-{next(_unique)}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -188,10 +188,9 @@ def _unescape(text: str, source: str, key: str) -> str:
         return _SIMPLE_ESCAPES.get(escape, escape)
 
     result = _ESCAPE.sub(replace, text)
-    try:  # join UTF-16 surrogate pairs written as two \u escapes (emoji)
-        return result.encode("utf-16", "surrogatepass").decode("utf-16")
-    except UnicodeDecodeError:
-        return result
+    # Join UTF-16 surrogate pairs written as two \u escapes (emoji); a lone one becomes U+FFFD,
+    # so the value can always be written back to the file.
+    return result.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def _read_properties(path: str) -> dict[str, str]:

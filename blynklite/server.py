@@ -75,8 +75,12 @@ class Server:
         for conn in list(self.connections):
             conn.close("server shutting down")
         self._drain_closing_connections()
-        self.save_changed(synchronous=True)
+        # Background saves finish first; a user one of them was writing may have changed since,
+        # and one may have failed, so each of those is written again here.
         self.workers.shutdown(wait=True)
+        self.hub.dirty.update(self._saving)
+        self._saving.clear()
+        return self.save_changed(synchronous=True)
 
     def _drain_closing_connections(self, limit=1.0):
         deadline = time.monotonic() + limit
@@ -289,16 +293,24 @@ class Server:
 
     # -- saving -----------------------------------------------------------------------------------
     def save_changed(self, synchronous=False):
-        """Write every changed profile: serialised here, written (fsync and all) on a worker."""
+        """Write every changed profile: serialised here, written (fsync and all) on a worker, or
+        here when `synchronous`. Returns the users that could not be written now; they stay dirty.
+
+        A user whose profile cannot be serialised or written never stops any other user's save."""
         pending = [u for u in self.hub.dirty if u not in self._saving]
-        self.hub.dirty.difference_update(pending)
         if pending and not synchronous and self.reactor.now >= self._next_backup:
             self._next_backup = self.reactor.now + DAY
             self._backup_all()
+        unsaved = []
         for user in pending:
-            data = self.store.serialize(user)
+            data = self._serialize(user)
+            if data is None:
+                unsaved.append(user)
+                continue
+            self.hub.dirty.discard(user)
             if synchronous:
-                self._write_now(user, data)
+                if not self._write_now(user, data):
+                    unsaved.append(user)
                 continue
             self._saving.add(user)
             submitted = self.workers.submit(self.store.write, user.email, user.app_name, data,
@@ -306,26 +318,45 @@ class Server:
             if not submitted:
                 self._saving.discard(user)
                 self.hub.dirty.add(user)
+        return unsaved
+
+    def _serialize(self, user):
+        try:
+            return self.store.serialize(user)
+        except Exception as error:   # any fault in one profile's data must not stop the others
+            log.error("could not serialise the profile of %s: %r; kept in memory, will retry",
+                      user.email, error)
+            return None
 
     def _backup_all(self):
         """Once a day, when something changed, every profile goes to backup/ (storage.md §2)."""
-        snapshot = [(u.email, u.app_name, self.store.serialize(u)) for u in self.hub.users.values()]
+        snapshot = []
+        for user in list(self.hub.users.values()):
+            data = self._serialize(user)
+            if data is not None:
+                snapshot.append((user.email, user.app_name, data))
 
         def write_all():
             for email, app_name, data in snapshot:
-                self.store.write_backup(email, app_name, data)
+                try:
+                    self.store.write_backup(email, app_name, data)
+                except OSError as error:
+                    log.error("could not back up the profile of %s: %s", email, error)
         self.workers.submit(write_all)
 
     def _write_now(self, user, data):
         try:
             self.store.write(user.email, user.app_name, data)
-        except OSError as error:
-            log.error("could not save profile of %s: %s", user.email, error)
+            return True
+        except Exception as error:
+            log.error("could not save the profile of %s: %s; will retry", user.email, error)
+            self.hub.dirty.add(user)
+            return False
 
     def _saved(self, user, error):
         self._saving.discard(user)
         if error is not None:
-            log.error("could not save profile of %s: %s; will retry", user.email, error)
+            log.error("could not save the profile of %s: %s; will retry", user.email, error)
             self.hub.dirty.add(user)
 
 

@@ -16,6 +16,20 @@ from .logger import get_logger
 log = get_logger("blynklite.store")
 
 SUFFIX = ".user"
+PRIVATE_FOLDER_MODE = 0o700
+
+
+def make_private_folder(folder):
+    """Create `folder` (0700), or take group and other access away from an existing one: a stored
+    password hash is itself the app's login credential, so no other local user may read it."""
+    os.makedirs(folder, mode=PRIVATE_FOLDER_MODE, exist_ok=True)
+    mode = os.stat(folder).st_mode & 0o777
+    if mode & 0o077:
+        try:
+            os.chmod(folder, mode & ~0o077)
+            log.info("%s was readable by other users; now %o", folder, mode & ~0o077)
+        except OSError as error:
+            log.warning("%s is readable by other users and cannot be changed: %s", folder, error)
 
 
 def user_file_name(email, app_name):
@@ -26,7 +40,7 @@ class ProfileStore:
     def __init__(self, data_folder):
         self.folder = data_folder
         self.backup_folder = os.path.join(data_folder, "backup")
-        os.makedirs(data_folder, exist_ok=True)
+        make_private_folder(data_folder)
 
     def load_all(self):
         users = []
@@ -61,7 +75,7 @@ class ProfileStore:
     def write_backup(self, email, app_name, data, day=None):
         """`backup/<email>.<appName>.user.<yyyy-MM-dd>`, written as atomically as the profile."""
         day = day or time.strftime("%Y-%m-%d")
-        os.makedirs(self.backup_folder, exist_ok=True)
+        make_private_folder(self.backup_folder)
         name = f"{user_file_name(email, app_name)}.{day}"
         return write_atomically(os.path.join(self.backup_folder, name), data, 0o600)
 
@@ -81,7 +95,7 @@ class ProfileStore:
         if not os.path.exists(path):
             return None
         deleted = os.path.join(self.folder, "deleted")
-        os.makedirs(deleted, exist_ok=True)
+        make_private_folder(deleted)
         target = os.path.join(deleted, name)
         os.replace(path, target)
         return target

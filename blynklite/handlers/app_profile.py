@@ -3,6 +3,7 @@ devices and tokens, with upstream's size limits, energy and per-user limits."""
 import json
 import zlib
 
+from ..codec import json_text
 from ..codec.body import parse_int, split
 from ..codec.commands import (Command, Status, StatusError, illegal_body, illegal_command,
                               not_allowed)
@@ -23,7 +24,7 @@ def parse_json(session, text, limit_key):
     if len(text) > session.server.config[limit_key] * 1024:
         raise not_allowed("JSON over the size limit")
     try:
-        data = json.loads(text)
+        data = json_text.loads(text)
     except ValueError:
         raise illegal_body("JSON does not parse") from None
     if not isinstance(data, dict):

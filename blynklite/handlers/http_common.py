@@ -7,6 +7,8 @@ Handlers never touch sockets; the session turns a Reply into bytes.
 import json
 import re
 
+from ..codec import json_text
+
 JSON_TYPE = "application/json;charset=utf-8"
 TEXT_TYPE = "text/plain;charset=utf-8"
 HTML_TYPE = "text/html;charset=utf-8"
@@ -76,7 +78,7 @@ def json_body(request, expected_type):
         raise HttpProblem(server_error("Unexpected content type. Expecting application/json."))
     raw = request.body.decode("utf-8", "replace")
     try:
-        value = json.loads(raw)
+        value = json_text.loads(raw)
     except ValueError:
         value = None
     if not isinstance(value, expected_type):
