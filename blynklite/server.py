@@ -12,6 +12,8 @@ from .codec.commands import Command, MsgId, Status
 from .handlers.app import AppSession
 from .handlers.hardware import HardwareSession, mark_offline, mark_online
 from .hub import Hub
+from .handlers import pins
+from .model.watchers import PinWatchers, index_key
 from .net.connection import Connection
 from .net.listener import Listener
 from .net.reactor import Reactor
@@ -29,10 +31,11 @@ DAY = 24 * HOUR
 
 
 class Server:
-    def __init__(self, config, data_folder, tls):
+    def __init__(self, config, data_folder, tls, clock=None):
         self.config = config
-        self.reactor = Reactor()
+        self.reactor = Reactor(clock)
         self.hub = Hub(config)
+        self.watchers = PinWatchers(self.hub)   # who watches a pin write (model/watchers.py)
         self.store = ProfileStore(data_folder)
         self.workers = WorkerPool(self.reactor, config["blocking.processor.thread.pool.limit"],
                                   config["notifications.queue.limit"])
@@ -221,10 +224,12 @@ class Server:
                 else:
                     app.send(command, msg_id, prefix + body)
 
-    def echo_to_other_apps(self, sender, command, msg_id, body):
+    def echo_to_other_apps(self, sender, command, msg_id, body, dash_id=None):
+        """Owner apps always; share apps only those of `dash_id` (all of them when it is None)."""
         user_session = self.hub.session(sender.user)
         for app in user_session.apps:
-            if app is not sender and app.conn.writable:
+            shared_elsewhere = dash_id is not None and app.share_dash_id not in (None, dash_id)
+            if app is not sender and not shared_elsewhere and app.conn.writable:
                 app.send(command, msg_id, body)
 
     # -- HTTP and notifications: built at first use, so an idle server pays nothing for them -----

@@ -11,6 +11,7 @@ from ..codec.commands import Command, MsgId, Status, StatusError, illegal_body, 
 from ..passwords import same_hash
 from ..session import BinarySession, ping
 from . import app_profile, pins, sync
+from ..model.watchers import APP
 from ..logger import get_logger
 
 log = get_logger("blynklite.app")
@@ -171,7 +172,7 @@ def app_write(session, msg_id, text, dash, target_id, device_ids, pin_command):
     pin_type, pin, value = pins.parse_write(pin_command, empty_value_allowed=True)
     user = session.user
     for device_id in device_ids:
-        pins.store_value(user, dash, device_id, pin_type, pin, value)
+        session.server.pin_written(user, dash, device_id, pin_type, pin, value, APP, session)
     if target_id >= 100_000:
         pins.store_value(user, dash, target_id, pin_type, pin, value)
     dash.updated_at = session.server.reactor.wall_ms

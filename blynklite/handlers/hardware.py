@@ -12,6 +12,7 @@ from ..codec.commands import Command, Status, StatusError, illegal_body, illegal
 from ..model.device import DEFAULT_BUFF_IN, OFFLINE, ONLINE
 from ..session import BinarySession, ping
 from . import notifications, pins, properties, sync
+from ..model.watchers import BRIDGE, DEVICE
 from ..logger import get_logger
 
 log = get_logger("blynklite.hardware")
@@ -111,11 +112,13 @@ def hardware_write(session, msg_id, body):
     if not value_at or not value:
         raise illegal_command("a pin write needs a pin and a value")
     user, dash = session.user, session.dash
+    server = session.server
     matched = dash.matching_streams(session.device.id, pin[0], pin[1])
     if matched:
         pins.store_in_widgets(dash, matched, value)
     else:
         user.profile.pins_storage[pin[2]] = value
+    server.watchers.written(user, dash, session.device.id, pin[0], pin[1], pin[2], value, DEVICE, session)
     dash.updated_at = session.device.data_received_at = session.server.reactor.wall_ms
     session.server.hub.dirty.add(user)
     if dash.is_active and session.user_session.apps:
@@ -266,7 +269,7 @@ def bridge_send(session, msg_id, channel, hardware_body):
         session.respond(msg_id, Status.DEVICE_NOT_IN_NETWORK)
     if len(hardware_body) >= 4 and hardware_body[1] == "w":
         pin_type, pin, value = pins.parse_write(hardware_body)
-        pins.store_value(ref.user, ref.dash, ref.device.id, pin_type, pin, value)
+        session.server.pin_written(ref.user, ref.dash, ref.device.id, pin_type, pin, value, BRIDGE, session)
         ref.dash.updated_at = ref.device.data_received_at = session.server.reactor.wall_ms
         session.server.hub.mark_dirty(ref.user)
         if ref.dash.is_active:

@@ -10,6 +10,7 @@ import os
 from ..codec.body import PIN_LETTERS, PIN_TYPES, MAX_PIN
 from ..codec.commands import Command, MsgId
 from ..model import widgets as W
+from ..model.watchers import HTTP
 from . import pins, properties
 from .hardware import WIDGET_PROPERTIES, rtc_seconds
 from .http_common import HttpProblem, Reply, bad_request, json_body, ok, server_error, to_json
@@ -221,7 +222,7 @@ def deliver_write(server, ref, address, value):
     """Store, then send to the device's connections and to the apps of an active project."""
     user, dash, device = ref.user, ref.dash, ref.device
     matched = dash.matching_streams(device.id, address.pin_type, address.pin)
-    pins.store_value(user, dash, device.id, address.pin_type, address.pin, value)
+    server.pin_written(user, dash, device.id, address.pin_type, address.pin, value, HTTP)
     dash.updated_at = device.data_received_at = server.reactor.wall_ms
     server.hub.mark_dirty(user)
     letter = W.body_letter(matched[0][1]) if matched else PIN_LETTERS[address.pin_type]

@@ -31,7 +31,8 @@ SETTINGS_FIELDS = tuple(f for f in FIELDS if f.attr in SETTINGS)
 
 
 class DashBoard:
-    __slots__ = tuple(f.attr for f in FIELDS) + ("extra", "memory", "_pin_index")
+    # watch_index: model/watchers.py's per-pin index, None until the first write after a change.
+    __slots__ = tuple(f.attr for f in FIELDS) + ("extra", "memory", "_pin_index", "watch_index")
 
     @classmethod
     def from_json(cls, data):
@@ -46,6 +47,7 @@ class DashBoard:
         dash.tags = dash.tags or []
         dash.memory = W.WidgetMemory()
         dash._pin_index = None
+        dash.watch_index = None
         return dash
 
     def to_json(self, private=True):
@@ -73,7 +75,9 @@ class DashBoard:
 
     # -- widgets ----------------------------------------------------------------------------------
     def widgets_changed(self):
+        """Call after any change to widgets or devices: per-pin caches and watcher indexes rebuild."""
         self._pin_index = None
+        self.watch_index = None
 
     def widget(self, widget_id):
         for widget in self.widgets:

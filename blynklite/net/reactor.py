@@ -11,8 +11,8 @@ import heapq
 import itertools
 import os
 import socket
-import time
 
+from .clock import SystemClock
 from .poller import READ, WRITE, Poller
 from ..logger import get_logger
 
@@ -40,13 +40,14 @@ class Timer:
 
 
 class Reactor:
-    def __init__(self):
+    def __init__(self, clock=None):
+        self.clock = clock or SystemClock()   # net/clock.py: the one source of time
         self.poller = Poller()
-        self.now = time.monotonic()
+        self.now = self.clock.monotonic()
         self.read_buffer = bytearray(READ_BUFFER_SIZE)
         self.read_view = memoryview(self.read_buffer)
         self.plain_buffer = bytearray(PLAINTEXT_BUFFER_SIZE)
-        self.wall_ms = int(time.time() * 1000)
+        self.wall_ms = int(self.clock.wall() * 1000)
         self._timers = []
         self._sequence = itertools.count()
         self._ready = collections.deque()
@@ -108,12 +109,12 @@ class Reactor:
         if self._ready or self._from_threads or self._dirty:
             timeout = 0
         elif self._timers:
-            timeout = max(0.0, self._timers[0][0] - time.monotonic())
+            timeout = max(0.0, self._timers[0][0] - self.clock.monotonic())
         else:
             timeout = None
         events = self.poller.poll(timeout)
-        self.now = time.monotonic()
-        self.wall_ms = int(time.time() * 1000)
+        self.now = self.clock.monotonic()
+        self.wall_ms = int(self.clock.wall() * 1000)
         for handler, mask in events:
             try:
                 if mask & READ:
