@@ -50,6 +50,7 @@ class Server:
         self._web = None
         self._admin = None
         self._notifier = None
+        self.ota = None   # handlers/ota.OtaUpdates, made by the first OTA request
 
     # -- start and stop ---------------------------------------------------------------------------
     def load_users(self):
