@@ -1,0 +1,379 @@
+"""The history recorder the server wires: which pins are logged, the minute flush to the Java history
+files, retention, and deletion with a dashboard, device or account.
+
+Owns: one `Stream` per logged pin (history/aggregate.py), the flush job, the write-behind queue of
+records not yet on disk, and the retention jobs. Never does: touch a file on the reactor thread (every
+disk access is a worker task), or scan widgets on a write (model/watchers.py asks `pins_of` once per
+dashboard change and hands each write straight to its pin's `Stream`).
+
+Time: every timestamp is `reactor.wall_ms` (or a point's own stamp for HTTP `extra/pin`); the flush runs
+on the reactor's clock at the start of each minute. A crash loses the open buckets and the records of
+the last flush not yet appended (at most one minute of averages); what is on disk is whole records.
+"""
+import os
+
+from . import files, graph
+from .aggregate import MINUTE_MS, Stream, parse_number
+from .files import DAILY, HOURLY, MINUTE, PIN_TYPE_LETTERS
+from .periods import DEFAULT_SELECTED, LIVE
+from ..logger import get_logger
+
+log = get_logger("blynklite.history")
+
+FLUSH_PERIOD = 60.0             # seconds: upstream's ReportingWorker runs every minute
+# Streams closed per reactor round in the flush: ~1 ms of work, so forwarding never waits longer.
+FLUSH_SLICE = 1000
+# Records kept in memory while the disk refuses them (full, read-only): 1440 minutes of 1,000 pins.
+MAX_WAITING_RECORDS = 1_500_000
+TRUNCATE_PERIOD = 7 * 24 * 3600.0   # upstream ReportingTruncateWorker: weekly, first after an hour
+TRUNCATE_FIRST = 3600.0
+UNUSED_PERIOD = 7 * 24 * 3600.0     # upstream HistoryGraphUnusedPinDataCleanerWorker: weekly, first after a day
+UNUSED_FIRST = 24 * 3600.0
+DAY_MS = 86_400_000
+CHART = "ENHANCED_GRAPH"
+REPORT = "REPORT"
+TILES = "DEVICE_TILES"
+
+
+class History:
+    def __init__(self, server):
+        self.server = server
+        self.reactor = server.reactor
+        self.config = server.config
+        self.folder = os.path.join(server.store.folder, "data")
+        self.streams = {}           # (email, app, dash_id, device_id, pin_type, pin) → Stream
+        self.stamp = None           # a write's own timestamp (HTTP extra/pin), else reactor.wall_ms
+        self.database = None        # storage/postgres.py Database when enable.db
+        self._waiting = {}          # path → [(value, ts)] not yet appended
+        self._waiting_count = 0
+        self._writing = False
+        self._timers = []
+
+    # -- wiring -----------------------------------------------------------------------------------
+    def start(self):
+        """Register with the pin watchers and schedule the jobs; the first flush at the next minute."""
+        self.server.watchers.add_provider(self.pins_of)
+        if self.database is not None and self.database.raw_enabled:
+            self.server.watchers.watch_every_write(self._raw_write)
+        delay = (MINUTE_MS - self.reactor.wall_ms % MINUTE_MS) / 1000.0
+        self.reactor.call_later(delay, self._start_minute_job)
+        self.reactor.call_later(TRUNCATE_FIRST, self._every, TRUNCATE_PERIOD, self.truncate)
+        self.reactor.call_later(UNUSED_FIRST, self._every, UNUSED_PERIOD, self.clean_unused)
+
+    def _start_minute_job(self):
+        self.flush()
+        self._timers.append(self.reactor.call_every(FLUSH_PERIOD, self.flush))
+
+    def _every(self, period, job):
+        job()
+        self._timers.append(self.reactor.call_every(period, job))
+
+    def stop(self):
+        """Shutdown: close what is complete and append it now (synchronously)."""
+        for timer in self._timers:
+            timer.cancel()
+        batch, rows = {}, []
+        for stream in list(self.streams.values()):
+            self._collect(stream, self.reactor.wall_ms, batch, rows)
+        self._queue(batch)
+        waiting, self._waiting = self._waiting, {}
+        _append_all(waiting)
+
+    # -- which pins are logged ---------------------------------------------------------------------
+    def pins_of(self, user, dash):
+        """The watcher provider: (device_id, pin_type, pin, callback) for every logged pin."""
+        for device_id, pin_type, pin, live in logged_pins(dash):
+            stream = self._stream(user, dash.id, device_id, pin_type, pin)
+            stream.set_live(live)
+            yield device_id, pin_type, pin, self._callback(stream)
+
+    def _stream(self, user, dash_id, device_id, pin_type, pin):
+        key = (user.email, user.app_name, dash_id, device_id, pin_type, pin)
+        stream = self.streams.get(key)
+        if stream is None:
+            stream = self.streams[key] = Stream((user, dash_id, device_id, pin_type, pin))
+        return stream
+
+    def _callback(self, stream):
+        add, reactor = stream.add, self.reactor
+
+        def record(write):
+            value = parse_number(write.value)
+            if value is not None:
+                add(value, self.stamp or reactor.wall_ms)
+        return record
+
+    def record_points(self, user, dash, device_id, pin_type, pin, points):
+        """HTTP extra/pin: [(value text, ts ms)] recorded with their own stamps."""
+        key = (user.email, user.app_name, dash.id, device_id, pin_type, pin)
+        stream = self.streams.get(key)
+        if stream is None:
+            self.server.watchers.watched(user, dash, f"{dash.id}-{device_id}-{PIN_TYPE_LETTERS[pin_type]}{pin}")
+            stream = self.streams.get(key)
+        for text, ts in points:
+            value = parse_number(text)
+            if stream is not None and value is not None:
+                stream.add(value, ts)
+            if self.database is not None and self.database.raw_enabled:
+                self.database.raw(user, dash.id, device_id, pin_type, pin, ts, text)
+
+    def _raw_write(self, write):
+        self.database.raw(write.user, write.dash.id, write.device_id, write.pin_type, write.pin,
+                          self.stamp or self.reactor.wall_ms, write.value)
+
+    # -- the minute flush ---------------------------------------------------------------------------
+    def flush(self):
+        """Close every completed bucket, a slice of streams per reactor round, then append on a worker."""
+        self._flush_slice(list(self.streams.values()), 0, self.reactor.wall_ms, {}, [])
+
+    def _flush_slice(self, streams, start, now, batch, rows):
+        for stream in streams[start:start + FLUSH_SLICE]:
+            self._collect(stream, now, batch, rows)
+        if start + FLUSH_SLICE < len(streams):
+            self.reactor.call_soon(self._flush_slice, streams, start + FLUSH_SLICE, now, batch, rows)
+            return
+        self._queue(batch)
+        if rows and self.database is not None:
+            self.database.averages(rows)
+        self._write_waiting()
+
+    def _collect(self, stream, now, batch, rows):
+        done = stream.take_completed(now)
+        if not done:
+            return
+        user, dash_id, device_id, pin_type, pin = stream.ref
+        folder = os.path.join(self.folder, files.user_dir(user.email, user.app_name))
+        for granularity, average, ts in done:
+            path = os.path.join(folder, files.file_name(dash_id, device_id, pin_type, pin, granularity))
+            records = batch.get(path)
+            if records is None:
+                records = batch[path] = []
+            records.append((average, ts))
+            rows.append((granularity, user.email, dash_id, device_id, pin, pin_type, ts, average))
+
+    def _queue(self, batch):
+        for path, records in batch.items():
+            if self._waiting_count + len(records) > MAX_WAITING_RECORDS:
+                log.error("history: %d records wait for the disk; dropping new ones for %s",
+                          self._waiting_count, path)
+                continue
+            self._waiting.setdefault(path, []).extend(records)
+            self._waiting_count += len(records)
+
+    def _write_waiting(self):
+        if self._writing or not self._waiting:
+            return
+        waiting, self._waiting, self._waiting_count = self._waiting, {}, 0
+        self._writing = True
+        if not self.server.workers.submit(_append_all, waiting, on_done=lambda failed, error: self._written(
+                waiting if error else failed)):
+            self._writing = False
+            self._queue(waiting)
+
+    def _written(self, failed):
+        self._writing = False
+        if failed:
+            log.error("history: %d files could not be appended; kept for the next flush", len(failed))
+            self._queue(failed)
+
+    def pending_writes(self):
+        """True while records wait for the disk (tests and shutdown)."""
+        return self._writing or bool(self._waiting)
+
+    # -- reading ----------------------------------------------------------------------------------
+    def user_folder(self, user):
+        return os.path.join(self.folder, files.user_dir(user.email, user.app_name))
+
+    def path(self, user, dash_id, device_id, pin_type, pin, granularity):
+        return os.path.join(self.user_folder(user),
+                            files.file_name(dash_id, device_id, pin_type, pin, granularity))
+
+    def graph_requests(self, user, dash, widget, target_override, period, skip):
+        """One graph.StreamRequest per data stream of a Superchart (upstream's GraphPinRequest)."""
+        count, granularity = graph.period_of(period)
+        requests = []
+        for target, pin_type, pin, function in graph.superchart_streams(widget):
+            target = target if target_override == -1 else target_override
+            devices, merged = target_devices(dash, target) if pin is not None else ([], False)
+            if not devices:
+                requests.append(graph.StreamRequest())
+            elif period == LIVE:     # upstream keeps no LIVE cache for a tag
+                key = (user.email, user.app_name, dash.id, devices[0], pin_type, pin)
+                stream = None if merged else self.streams.get(key)
+                data = graph.live_window(stream.live if stream else None, count, skip)
+                requests.append(graph.StreamRequest(data=data))
+            else:
+                paths = [self.path(user, dash.id, d, pin_type, pin, granularity) for d in devices]
+                requests.append(graph.StreamRequest(paths, merged, function))
+        return requests
+
+    # -- deletion -----------------------------------------------------------------------------------
+    def forget(self, user, dash_id=None, device_id=None):
+        """Drop the in-memory streams of an account, a dashboard or a device."""
+        for key in [k for k in self.streams if k[0] == user.email and k[1] == user.app_name
+                    and (dash_id is None or k[2] == dash_id) and (device_id is None or k[3] == device_id)]:
+            del self.streams[key]
+
+    def delete_files(self, user, prefixes, on_done=None):
+        folder = self.user_folder(user)
+        self.server.workers.submit(files.delete_matching, folder, list(prefixes), on_done=on_done)
+
+    def dashboard_deleted(self, user, dash):
+        self.forget(user, dash.id)
+        self.delete_files(user, [files.device_prefix(dash.id, d.id) for d in dash.devices]
+                          + [f"history_{dash.id}-"])
+
+    def device_deleted(self, user, dash_id, device_id):
+        self.forget(user, dash_id, device_id)
+        self.delete_files(user, [files.device_prefix(dash_id, device_id)])
+
+    def user_deleted(self, user):
+        self.forget(user)
+        self.server.workers.submit(files.delete_folder, self.user_folder(user))
+
+    # -- retention --------------------------------------------------------------------------------
+    def truncate(self):
+        """Weekly: minute files cut to `store.minute.record.days`, old CSV exports removed."""
+        from . import export
+        keep = self.config["store.minute.record.days"] * 1440
+        max_age = self.config["store.export.csv.report.days"] * DAY_MS
+        self.server.workers.submit(_truncate_all, self.folder, keep)
+        self.server.workers.submit(export.clean_exports, export.EXPORT_FOLDER, max_age, self.reactor.wall_ms)
+
+    def clean_unused(self):
+        """Weekly: every history file no Superchart or Report uses any more is deleted."""
+        for user in list(self.server.hub.users.values()):
+            used = set()
+            for dash in user.profile.dashboards:
+                for device_id, pin_type, pin, _ in logged_pins(dash):
+                    for granularity in files.GRANULARITIES:
+                        used.add(files.file_name(dash.id, device_id, pin_type, pin, granularity))
+            self.server.workers.submit(_delete_unused, self.user_folder(user), used)
+
+
+# -- which pins a dashboard logs (spec/storage.md §5.1) ---------------------------------------------
+def logged_pins(dash):
+    """(device_id, pin_type, pin, live) for every pin a Superchart or Report widget plots."""
+    seen = {}
+    for widget, devices_of_template in _charts_and_reports(dash):
+        if widget.get("type") == CHART:
+            live = LIVE in (widget.get("selectedPeriods") or DEFAULT_SELECTED)
+            for target, pin_type, pin, _ in graph.superchart_streams(widget):
+                if pin is None:
+                    continue
+                devices = devices_of_template if devices_of_template is not None else \
+                    target_devices(dash, target, all_selectable=True)[0]
+                for device_id in devices:
+                    key = (device_id, pin_type, pin)
+                    seen[key] = seen.get(key, False) or live
+        else:
+            for device_id, pin_type, pin in report_pins(widget):
+                seen.setdefault((device_id, pin_type, pin), False)
+    return [(d, t, p, live) for (d, t, p), live in seen.items()]
+
+
+def _charts_and_reports(dash):
+    for widget in dash.widgets:
+        wtype = widget.get("type")
+        if wtype in (CHART, REPORT):
+            yield widget, None
+        elif wtype == TILES:
+            for template in widget.get("templates") or ():
+                if not isinstance(template, dict):
+                    continue
+                devices = [d for d in template.get("deviceIds") or () if isinstance(d, int)]
+                for inner in template.get("widgets") or ():
+                    if isinstance(inner, dict) and inner.get("type") == CHART:
+                        yield inner, devices
+
+
+def report_pins(widget):
+    """(device_id, pin_type, pin) of a Report widget's sources."""
+    for source in widget.get("reportSources") or ():
+        if not isinstance(source, dict):
+            continue
+        devices = [d for d in source.get("deviceIds") or () if isinstance(d, int)]
+        for stream in source.get("dataStreams") or source.get("reportDataStreams") or ():
+            if not isinstance(stream, dict):
+                continue
+            pin, pin_type = stream.get("pin"), stream.get("pinType") or "VIRTUAL"
+            if isinstance(pin, int) and 0 <= pin <= 255 and pin_type in PIN_TYPE_LETTERS:
+                for device_id in devices:
+                    yield device_id, pin_type, pin
+
+
+def target_devices(dash, target, all_selectable=False):
+    """(device ids, merged) of a graph target: a device, a tag (merged), or a device selector (its
+    selected device; every selectable one when deciding what to log)."""
+    if target < graph.TAG_START_ID:
+        return ([target] if dash.device(target) is not None else []), False
+    if target < graph.DEVICE_SELECTOR_START_ID:
+        for tag in dash.tags:
+            if isinstance(tag, dict) and tag.get("id") == target:
+                return [d for d in tag.get("deviceIds") or () if isinstance(d, int)], True
+        return [], True
+    selector = find_widget(dash, target)
+    if selector is None or selector.get("type") != "DEVICE_SELECTOR":
+        return [], False
+    if all_selectable:
+        return [d for d in selector.get("deviceIds") or () if isinstance(d, int)], False
+    value = selector.get("value")
+    return ([int(value)] if str(value).lstrip("-").isdigit() else []), False
+
+
+def find_widget(dash, widget_id):
+    """A widget by id on the dashboard or inside a Device Tiles template (upstream's lookup order)."""
+    widget = dash.widget(widget_id)
+    if widget is not None:
+        return widget
+    for tiles in dash.widgets:
+        if tiles.get("type") != TILES:
+            continue
+        for template in tiles.get("templates") or ():
+            for inner in (template.get("widgets") or ()) if isinstance(template, dict) else ():
+                if isinstance(inner, dict) and inner.get("id") == widget_id:
+                    return inner
+    return None
+
+
+# -- worker tasks -----------------------------------------------------------------------------------
+def _append_all(waiting):
+    """Append each file's records in one write; {path: records} of the files that failed."""
+    failed = {}
+    for path, records in waiting.items():
+        try:
+            files.append(path, files.pack(records))
+        except OSError as error:
+            log.error("history: cannot append to %s: %s", path, error)
+            failed[path] = records
+    return failed
+
+
+def _truncate_all(folder, keep):
+    cut = 0
+    for root, dirs, names in os.walk(folder):
+        for name in names:
+            if name.endswith("_minute.bin"):
+                try:
+                    cut += files.truncate_to_newest(os.path.join(root, name), keep)
+                except OSError as error:
+                    log.error("history: cannot truncate %s: %s", name, error)
+        if root != folder and not os.listdir(root):
+            os.rmdir(root)
+    return cut
+
+
+def _delete_unused(folder, used):
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return 0
+    for name in names:
+        if name.startswith("history_") and name not in used:
+            try:
+                os.remove(os.path.join(folder, name))
+                removed += 1
+            except OSError:
+                pass
+    return removed
