@@ -201,6 +201,14 @@ class Server:
             if hw.dash.is_active and hw.dash.is_app_connected_on:
                 hw.deliver(Command.BLYNK_INTERNAL, MsgId.INTERNAL, what)
 
+    # -- pin writes -------------------------------------------------------------------------------
+    def pin_written(self, user, dash, device_id, pin_type, pin, value, source, origin=None):
+        """The one entry point for a pin write: store it, then tell its watchers (model/watchers.py).
+        Sending it to devices and apps stays with the caller, whose message ids differ."""
+        pins.store_value(user, dash, device_id, pin_type, pin, value)
+        self.watchers.written(user, dash, device_id, pin_type, pin, index_key(dash.id, device_id, pin_type, pin),
+                              value, source, origin)
+
     # -- routing ----------------------------------------------------------------------------------
     def forward_to_apps(self, user, dash_id, command, msg_id, body):
         user_session = self.hub.sessions.get(user.key)
