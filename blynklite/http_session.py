@@ -38,6 +38,19 @@ class HttpSession:
         self.parser = RequestParser(max_header_bytes=MAX_HEADER_BYTES,
                                     max_body_bytes=server.config["web.request.max.size"])
         conn.idle_timeout = HTTP_IDLE_TIMEOUT
+        if secure:
+            self.parser.body_limit_for = self.body_limit
+
+    def body_limit(self, request):
+        """Firmware uploads to the admin area, with credentials, may be larger than
+        `web.request.max.size`; the handler checks the credentials themselves."""
+        default = self.parser.max_body_bytes
+        root = self.server.config["admin.rootPath"].rstrip("/")
+        if request.method == "POST" and request.path in (root + "/ota/start", root + "/upload") and \
+                (request.header("authorization") or request.header("cookie")):
+            from .handlers import ota
+            return ota.body_limit(default)
+        return default
 
     def data_received(self, data):
         try:

@@ -13,9 +13,10 @@ HTTP (`take_unparsed()` hands them over). A chunked body moves out of the buffer
 nothing is parsed twice.
 
 Limits are checked as bytes arrive, before they are buffered: a head that cannot end within
-`max_header_bytes` is refused by `feed()` itself (431), a body announced over `max_body_bytes`
-as soon as its length or chunk size is read (413). The buffer therefore holds at most one
-incomplete head, chunk-size line or Content-Length body, plus the latest feed.
+`max_header_bytes` is refused by `feed()` itself (431), a body announced over `max_body_bytes` (or
+the request's own limit from `body_limit_for`) as soon as its length or chunk size is read (413).
+The buffer therefore holds at most one incomplete head, chunk-size line or Content-Length body, plus
+the latest feed.
 
 Leniency, on purpose: bare LF line endings are accepted wherever CRLF is (RFC 9112 §2.2), and empty
 lines before a request line are skipped. A bare CR, a control character in the head, obs-fold,
@@ -113,16 +114,21 @@ class Request:
 
 class RequestParser:
     """Incremental parser for one connection: `feed(data)`, then `next_request()` until None."""
-    __slots__ = ("max_header_bytes", "max_body_bytes", "_buffer", "_state", "_scanned", "_head",
-                 "_remaining", "_body")
+    __slots__ = ("max_header_bytes", "max_body_bytes", "body_limit_for", "_buffer", "_state", "_scanned",
+                 "_head", "_remaining", "_body", "_limit")
 
     def __init__(self, max_header_bytes=DEFAULT_MAX_HEADER_BYTES, max_body_bytes=DEFAULT_MAX_BODY_BYTES):
         self.max_header_bytes = max_header_bytes
         self.max_body_bytes = max_body_bytes
+        # Optional body_limit_for(request without its body) -> the bytes this request may send, in
+        # place of max_body_bytes: a large upload for a signed-in admin, a small body for a request
+        # without credentials. Decided before any of the body is buffered.
+        self.body_limit_for = None
+        self._limit = max_body_bytes
         self._buffer = None        # bytearray while bytes wait to be parsed, else None
         self._state = _HEAD
         self._scanned = 0          # how far the search for the end of the head (or trailer) looked
-        self._head = None          # (method, target, version, headers); the HttpError once failed
+        self._head = None          # the Request whose body is being read; the HttpError once failed
         self._remaining = 0        # body bytes (Content-Length) or chunk bytes still to come
         self._body = None          # the chunked body gathered so far
 
@@ -160,6 +166,10 @@ class RequestParser:
         if not self._buffer:
             self._buffer = None
         return request
+
+    def has_partial(self):
+        """True while bytes of an unfinished request are buffered or still expected."""
+        return bool(self._buffer) or self._state not in (_HEAD, _FAILED)
 
     def take_unparsed(self):
         """Bytes after the last returned request (a websocket's first frames, after an upgrade)."""
@@ -239,9 +249,10 @@ class RequestParser:
         del buffer[:end + terminator]
         self._scanned = 0
         method, target, version = _request_line(request_line)
-        headers = _fields(fields)
-        self._head = (method, target, version, headers)
-        self._choose_body(version, headers)
+        request = Request(method, target, version, _fields(fields))
+        self._head = request
+        self._limit = self.max_body_bytes if self.body_limit_for is None else self.body_limit_for(request)
+        self._choose_body(version, request.headers)
         return True
 
     def _choose_body(self, version, headers):
@@ -271,7 +282,7 @@ class RequestParser:
         text = lengths[0]
         if not text.isascii() or not text.isdigit():
             raise HttpError(400, "Invalid Content-Length.")
-        if len(text.lstrip("0")) > _MAX_LENGTH_DIGITS or int(text) > self.max_body_bytes:
+        if len(text.lstrip("0")) > _MAX_LENGTH_DIGITS or int(text) > self._limit:
             raise HttpError(413, "Request body too large.")
         self._state, self._remaining = _LENGTH, int(text)
 
@@ -283,7 +294,7 @@ class RequestParser:
         if match is None or _FORBIDDEN_IN_HEAD.search(line):
             raise HttpError(400, "Invalid chunk size.")
         digits = match.group(1).lstrip("0") or "0"
-        if len(digits) > _MAX_LENGTH_DIGITS or len(self._body) + int(digits, 16) > self.max_body_bytes:
+        if len(digits) > _MAX_LENGTH_DIGITS or len(self._body) + int(digits, 16) > self._limit:
             raise HttpError(413, "Request body too large.")
         return int(digits, 16)
 
@@ -310,9 +321,10 @@ class RequestParser:
         return self._finish(body)
 
     def _finish(self, body):
-        method, target, version, headers = self._head
+        request = self._head
+        request.body = body
         self._state, self._head, self._scanned = _HEAD, None, 0
-        return Request(method, target, version, headers, body)
+        return request
 
 
 def _leading_empty_lines(buffer):

@@ -163,6 +163,9 @@ def internal(session, msg_id, text):
     if first in "vfhbdct":
         apply_info(session, split(text))
         session.ok(msg_id)
+        ota = session.server.ota
+        if ota is not None and ota.pending:
+            ota.device_reported(session)
     elif first == "r":
         rtc = session.dash.widget_of_type("RTC")
         if rtc is not None:

@@ -35,6 +35,9 @@ class PublicWeb:
         method = "GET" if request.method == "HEAD" else request.method
         if path == "/favicon.ico":
             path = "/static/favicon.ico"
+        if method == "GET" and path.startswith("/static/ota/"):
+            from . import ota
+            return ota.serve(self.server, request, path[len("/static/ota/"):])
         if method == "GET" and path.startswith("/static/"):
             return static_files.serve(path[len("/static/"):], request)
         handler, params = self.router.match(method, path)
