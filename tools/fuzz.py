@@ -588,7 +588,7 @@ def fuzz_codec(codec, inputs, rng, findings):
         for number in range(inputs):
             data = mutator.generate()
             setting = codec.variant(rng) if codec.variant else None
-            pieces = random_cuts(rng, data) if codec.chunking else _as_messages(rng, data)
+            pieces = random_cuts(rng, data) if codec.chunking else [data]
             signal.setitimer(signal.ITIMER_REAL, HANG_SECONDS)
             t0 = time.perf_counter()
             try:
@@ -620,10 +620,6 @@ def fuzz_codec(codec, inputs, rng, findings):
     finally:
         signal.signal(signal.SIGALRM, previous)
     return inputs, time.perf_counter() - started, slowest, refused, decoded
-
-
-def _as_messages(rng, data):
-    return [data]
 
 
 def _raise_hang(signum, frame):
