@@ -51,6 +51,7 @@ class Server:
         self._admin = None
         self._notifier = None
         self.ota = None   # handlers/ota.OtaUpdates, made by the first OTA request
+        self.history = None   # history/recorder.History, started by listen()
 
     # -- start and stop ---------------------------------------------------------------------------
     def load_users(self):
@@ -72,6 +73,9 @@ class Server:
         self.reactor.call_every(IDLE_SWEEP_PERIOD, self.close_idle_connections)
         self.reactor.call_every(self.config["profile.save.worker.period"] / 1000, self.save_changed)
         self.reactor.call_every(HOUR, self._reset_registration_window)
+        from .history.recorder import History
+        self.history = History(self)
+        self.history.start()
 
     def shutdown(self):
         for listener in self.listeners:
@@ -82,6 +86,8 @@ class Server:
         # Background saves finish first; a user one of them was writing may have changed since,
         # and one may have failed, so each of those is written again here.
         self.workers.shutdown(wait=True)
+        if self.history is not None:
+            self.history.stop()
         self.hub.dirty.update(self._saving)
         self._saving.clear()
         return self.save_changed(synchronous=True)

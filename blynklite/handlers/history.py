@@ -1,0 +1,220 @@
+"""App commands on history (spec/app.md §4.13, storage.md §5.4, §6): GET_ENHANCED_GRAPH_DATA (60),
+DELETE_ENHANCED_GRAPH_DATA (61), EXPORT_GRAPH_DATA (28) and DELETE_DEVICE_DATA (76).
+
+Every file access runs on the worker pool; the reply comes back on the reactor thread, and is dropped
+when the app has gone meanwhile. Upstream's statuses: ILLEGAL_COMMAND for a bad body or widget, NO_DATA
+when nothing was recorded, SERVER_ERROR when a read failed, NOTIFICATION_ERROR when the mail failed.
+"""
+from ..codec.body import parse_int
+from ..codec.commands import Command, Status, illegal_command
+from ..history import export, files, graph
+from ..history.periods import PERIODS
+from ..history.recorder import CHART, find_widget, target_devices
+from ..logger import get_logger
+
+log = get_logger("blynklite.history")
+
+
+def split_target(field):
+    """`dashId[-targetId]` → (dash id, target id or -1) as upstream's split2Device."""
+    dash_part, sep, target_part = field.partition("-")
+    return parse_int(dash_part), parse_int(target_part) if sep else -1
+
+
+def parse_long(text):
+    """Java's Long.parseLong for widget ids (apps use ids beyond 32 bits)."""
+    digits = text[1:] if text[:1] == "-" else text
+    if not digits or not digits.isascii() or not digits.isdigit() or len(digits) > 19:
+        raise illegal_command(f"{text[:20]!r} is not a number")
+    return int(text)
+
+
+def _dashboard(session, dash_id):
+    dash = session.user.profile.dashboard(dash_id)
+    if dash is None:
+        raise illegal_command(f"no dashboard {dash_id}")
+    return dash
+
+
+def _superchart(dash, widget_id):
+    widget = find_widget(dash, widget_id)
+    if widget is None or widget.get("type") != CHART:
+        raise illegal_command("Passed wrong widget id.")
+    return widget
+
+
+def _reply_later(session, msg_id):
+    """on_done for a worker task whose result is (command, body) or a status."""
+    def done(result, error):
+        if session.conn.closed:
+            return
+        if error is not None:
+            log.error("history for %s failed: %s", session.user.email, error)
+            session.respond(msg_id, Status.SERVER_ERROR)
+        elif isinstance(result, int):
+            session.respond(msg_id, result)
+        else:
+            session.send(result[0], msg_id, result[1])
+    return done
+
+
+def _submit(session, msg_id, work, *args):
+    if not session.server.workers.submit(work, *args, on_done=_reply_later(session, msg_id)):
+        session.respond(msg_id, Status.SERVER_ERROR)
+
+
+# -- 60 --------------------------------------------------------------------------------------------
+def get_enhanced_graph_data(session, msg_id, text):
+    parts = text.split("\0")
+    if len(parts) < 3:
+        raise illegal_command("Wrong income message format.")
+    dash_id, target = split_target(parts[0])
+    widget_id = parse_long(parts[1])
+    period = parts[2]
+    page = parse_int(parts[3]) if len(parts) == 4 else 0
+    if period not in PERIODS:
+        log.debug("%s: unknown graph period %r; no reply, as upstream", session.describe(), period)
+        return
+    dash = _dashboard(session, dash_id)
+    widget = _superchart(dash, widget_id)
+    if not widget.get("dataStreams"):
+        session.respond(msg_id, Status.NO_DATA)
+        return
+    count = PERIODS[period][0]
+    requests = session.server.history.graph_requests(session.user, dash, widget, target, period, count * page)
+    _submit(session, msg_id, _read_graph, dash.id, requests, count, count * page)
+
+
+def _read_graph(dash_id, requests, count, skip):
+    body = graph.payload(dash_id, [graph.read_one(r, count, skip) for r in requests])
+    return Status.NO_DATA if body is None else (Command.GET_ENHANCED_GRAPH_DATA, body)
+
+
+# -- 61 --------------------------------------------------------------------------------------------
+def delete_enhanced_graph_data(session, msg_id, text):
+    parts = text.split("\0", 2)
+    if len(parts) < 2:
+        raise illegal_command("Wrong income message format.")
+    dash_id, target = split_target(parts[0])
+    dash = _dashboard(session, dash_id)
+    widget = _superchart(dash, parse_long(parts[1]))
+    history = session.server.history
+    names = []
+    for stream_target, pin_type, pin, _ in graph.superchart_streams(widget):   # upstream: every stream
+        if pin is None:
+            continue
+        devices, _ = target_devices(dash, stream_target if target == -1 else target)
+        for device_id in devices:
+            names += [files.file_name(dash.id, device_id, pin_type, pin, g) for g in files.GRANULARITIES]
+    _submit(session, msg_id, _delete_names, history.user_folder(session.user), names)
+
+
+def _delete_names(folder, names):
+    files.delete_matching(folder, names)
+    return Status.OK
+
+
+# -- 76 --------------------------------------------------------------------------------------------
+def delete_device_data(session, msg_id, text):
+    parts = text.split("\0", 1)
+    dash_part, sep, device_part = parts[0].partition("-")
+    if not sep:
+        raise illegal_command("Wrong income message format.")
+    dash = _dashboard(session, parse_int(dash_part))
+    if session.share_dash_id is not None:
+        report = dash.widget_of_type("REPORT")
+        if report is None:
+            raise illegal_command("No reporting widget.")
+        if not report.get("allowEndUserToDeleteDataOn"):
+            session.respond(msg_id, Status.NOT_ALLOWED)
+            return
+    if device_part == "*":
+        prefixes = [files.device_prefix(dash.id, d.id) for d in dash.devices]
+    elif len(parts) == 1:
+        prefixes = [files.device_prefix(dash.id, parse_int(device_part))]
+    else:
+        device_id = parse_int(device_part)
+        prefixes = [f"{files.device_prefix(dash.id, device_id)}{pin}_" for pin in parts[1].split("\0") if pin]
+    if not prefixes:
+        session.ok(msg_id)
+        return
+    _submit(session, msg_id, _delete_prefixes, session.server.history.user_folder(session.user), prefixes)
+
+
+def _delete_prefixes(folder, prefixes):
+    files.delete_matching(folder, prefixes)
+    return Status.OK
+
+
+# -- 28 --------------------------------------------------------------------------------------------
+def export_graph_data(session, msg_id, text):
+    parts = text.split("\0")
+    if len(parts) < 2:
+        raise illegal_command("Wrong income message format.")
+    dash_id, target = split_target(parts[0])
+    dash = _dashboard(session, dash_id)
+    widget = _superchart(dash, parse_long(parts[1]))
+    server, user = session.server, session.user
+    jobs = []
+    for stream_target, pin_type, pin, _ in graph.superchart_streams(widget):
+        if pin is None:
+            continue
+        device_id = stream_target if target == -1 else target
+        devices = [device_id]
+        if device_id >= graph.DEVICE_SELECTOR_START_ID:
+            devices, _ = target_devices(dash, device_id, all_selectable=True)
+        device = dash.device(device_id)
+        name = device.name if device is not None and device.name else (dash.name or "")
+        minute_files = [(d, server.history.path(user, dash.id, d, pin_type, pin, files.MINUTE)) for d in devices]
+        file_name = export.export_name(user.email, dash.id, device_id, pin_type, pin, server.reactor.wall_ms)
+        jobs.append((file_name, minute_files, f"{name} {files.PIN_TYPE_LETTERS[pin_type]}{pin}"))
+    subject = f"History graph data for project {dash.name or ''}"
+    max_points = server.config["csv.export.data.points.max"]
+    server.workers.submit(_write_exports, jobs, max_points,
+                          on_done=lambda links, error: _mail_links(session, msg_id, subject, links, error))
+
+
+def _write_exports(jobs, max_points):
+    links = []
+    for file_name, minute_files, title in jobs:
+        try:
+            export.write_seed_csv(export.EXPORT_FOLDER, file_name, minute_files, max_points)
+            links.append((file_name, title))
+        except export.NoData:
+            pass
+        except OSError as error:
+            log.error("CSV export %s failed: %s", file_name, error)
+    return links
+
+
+def _mail_links(session, msg_id, subject, links, error):
+    if error is not None or not links:
+        if not session.conn.closed:
+            session.respond(msg_id, Status.SERVER_ERROR if error else Status.NO_DATA)
+        return
+    server = session.server
+    base = download_url(server)
+    body = "<html><body>" + "".join(f'<a href="{base}{name}">{title}</a><br>' for name, title in links) \
+        + "</body></html>"
+
+    def sent(mail_error):
+        if not session.conn.closed:
+            session.respond(msg_id, Status.NOTIFICATION_ERROR if mail_error else Status.OK)
+    if not server.notifier.mail(session.user.email, subject, body, html=True, on_result=sent):
+        session.respond(msg_id, Status.NOTIFICATION_ERROR)
+
+
+def download_url(server):
+    """Upstream's CSV link base: http://host:http.port/ (no port with force.port.80.for.csv)."""
+    host = server.public_host()
+    if server.config["force.port.80.for.csv"]:
+        return f"http://{host}/"
+    return f"http://{host}:{server.config['http.port']}/"
+
+
+HANDLERS = {
+    Command.GET_ENHANCED_GRAPH_DATA: get_enhanced_graph_data,
+    Command.DELETE_ENHANCED_GRAPH_DATA: delete_enhanced_graph_data,
+    Command.DELETE_DEVICE_DATA: delete_device_data,
+    Command.EXPORT_GRAPH_DATA: export_graph_data,
+}

@@ -1,0 +1,82 @@
+"""An in-process blynklite server on a stepped clock (net/clock.py) for the history tests: real
+listeners on loopback ports, real TLS, real worker threads; only the clock can be moved forward, so a
+minute, an hour or a day of history passes in milliseconds."""
+import threading
+import time
+
+from blynklite.certs import server_tls
+from blynklite.config import load_config
+from blynklite.logger import DEBUG, StreamSink, configure, get_logger
+from blynklite.net.clock import SteppedClock
+from blynklite.server import Server
+
+from conftest import free_ports
+
+WAIT = 10.0
+
+
+class SteppedServer:
+    host = "127.0.0.1"
+
+    def __init__(self, workdir, wall=None, files=None, **properties):
+        configure(StreamSink(), DEBUG)      # the server's log lines land in pytest's captured stderr
+        self.workdir = workdir
+        self.data_dir = workdir / "data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.hw_port, self.app_port = free_ports(2)
+        props = {"http.port": self.hw_port, "https.port": self.app_port, "hardware.ssl.port": 0,
+                 "hardware.mqtt.port": 0, "listen.address": "127.0.0.1", "server.host": "127.0.0.1",
+                 "data.folder": self.data_dir, "logs.folder": workdir / "logs", "admin.pass": "x-admin-pass",
+                 "profile.save.worker.period": 1000}
+        props.update(properties)
+        (workdir / "server.properties").write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        for name, lines in (files or {}).items():
+            (workdir / name).write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
+        config = load_config(["-serverConfig", str(workdir / "server.properties")], cwd=str(workdir))
+        self.clock = SteppedClock(wall=wall)
+        tls = server_tls(config, str(self.data_dir), get_logger("tests"), cwd=str(workdir))
+        self.server = Server(config, str(self.data_dir), tls, self.clock)
+        self.server.load_users()
+        self.server.listen()
+        self._thread = threading.Thread(target=self.server.reactor.run, daemon=True)
+        self._thread.start()
+
+    @property
+    def history(self):
+        return self.server.history
+
+    def on_reactor(self, function, *args, timeout=WAIT):
+        """Run `function(*args)` on the reactor thread and return its result."""
+        box = []
+        done = threading.Event()
+
+        def call():
+            try:
+                box.append(function(*args))
+            finally:
+                done.set()
+        self.server.reactor.call_soon_threadsafe(call)
+        assert done.wait(timeout), "the reactor did not run the call in time"
+        return box[0] if box else None
+
+    def jump(self, seconds):
+        """Move both clocks forward, then wait until the flush it triggers is on disk."""
+        self.on_reactor(self.clock.jump, seconds)
+        self.settle()
+
+    def settle(self, timeout=WAIT):
+        deadline = time.monotonic() + timeout
+        time.sleep(0.05)
+        while time.monotonic() < deadline:
+            if not self.on_reactor(lambda: self.history.pending_writes() or self.server.workers.queued):
+                return
+            time.sleep(0.02)
+        raise AssertionError("history writes did not finish in time")
+
+    def wall_ms(self):
+        return self.on_reactor(lambda: self.server.reactor.wall_ms)
+
+    def stop(self):
+        self.server.reactor.stop()
+        self._thread.join(WAIT)
+        self.server.shutdown()
