@@ -19,6 +19,12 @@ log = get_logger("blynklite.http")
 API, ADMIN, HARDWARE_WS, APP_WS = "api", "admin", "hardware-ws", "app-ws"
 # A keep-alive connection that says nothing for this long is closed.
 HTTP_IDLE_TIMEOUT = 60
+# A request must arrive whole this long after its first byte: no route needs longer on a LAN, and a
+# peer trickling a request line would otherwise hold its connection (and buffer) forever.
+REQUEST_TIMEOUT = 15.0
+# Body bytes a request without credentials (no known device token, no admin cookie) may send: a
+# sign-in form fits, and 1,000 such peers cannot make us buffer more than a few megabytes.
+UNAUTHENTICATED_BODY_BYTES = 4096
 MAX_HEADER_BYTES = 16 * 1024
 _TOKEN_IN_PATH = re.compile(r"^/[A-Za-z0-9_-]{20,}(?=/|$)")
 
@@ -37,6 +43,7 @@ class HttpSession:
         self.secure = secure
         self.parser = RequestParser(max_header_bytes=MAX_HEADER_BYTES,
                                     max_body_bytes=server.config["web.request.max.size"])
+        self.parser.body_limit_for = self.body_limit_for
         conn.idle_timeout = HTTP_IDLE_TIMEOUT
         if secure:
             self.parser.body_limit_for = self.body_limit
@@ -58,6 +65,7 @@ class HttpSession:
             while self.conn.protocol is self and not self.conn.closed:
                 request = self.parser.next_request()
                 if request is None:
+                    self._arm_request_deadline()
                     return
                 self.handle(request)
         except HttpError as error:
@@ -65,6 +73,25 @@ class HttpSession:
             self.conn.write(response(error.status, error.message.encode("utf-8"), H.TEXT_TYPE,
                                      error.headers, keep_alive=False))
             self.conn.close(f"HTTP {error.status}")
+
+    def _arm_request_deadline(self):
+        """No deadline while idle between requests; one from the first byte of a partial request."""
+        conn = self.conn
+        if conn.protocol is not self:
+            return
+        if not self.parser.has_partial():
+            conn.deadline = 0
+        elif not conn.deadline:
+            conn.deadline = self.server.reactor.now + REQUEST_TIMEOUT
+
+    def body_limit_for(self, request):
+        """Full-size bodies only for a request that carries credentials (parser.body_limit_for)."""
+        path = request.path
+        if self.secure and path.startswith(self.server.config["admin.rootPath"]):
+            signed_in = self.server.admin.signed_in(request) is not None
+        else:
+            signed_in = self.server.hub.resolve_token(path[1:].split("/", 1)[0]) is not None
+        return self.parser.max_body_bytes if signed_in else UNAUTHENTICATED_BODY_BYTES
 
     def handle(self, request):
         pipeline = self.choose_pipeline(request)
@@ -80,6 +107,9 @@ class HttpSession:
             reply = self.server.admin.handle(request, self.conn.peer[0])
         else:
             reply = self.server.web.handle(request, self.secure)
+        if getattr(reply, "deliver", None) is not None:     # finished on a worker (handlers/history_http.Later)
+            reply.deliver(lambda final: self.send(request, final, cors=pipeline == API))
+            return
         self.send(request, reply, cors=pipeline == API)
 
     def choose_pipeline(self, request):

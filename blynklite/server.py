@@ -118,6 +118,10 @@ class Server:
         for conn in list(self.connections):
             if conn.closed:
                 self.connections.discard(conn)
+            elif conn.deadline and now > conn.deadline:
+                log.info("%s did not log in or finish its request in time; closing", conn)
+                conn.abort("login or request timeout")
+                self.connections.discard(conn)
             elif conn.idle_timeout and now - conn.last_read > conn.idle_timeout:
                 log.info("%s idle for %ss; closing", conn, conn.idle_timeout)
                 conn.abort("read idle timeout")
@@ -127,6 +131,7 @@ class Server:
     def device_logged_in(self, session, ref, msg_id):
         user, dash, device = ref.user, ref.dash, ref.device
         session.user, session.dash, session.device = user, dash, device
+        session.logged_in()
         session.prefix = f"{dash.id}-{device.id}\0".encode()
         session.buff_in = (device.hardware_info or {}).get("buffIn", 0)
         user_session = session.user_session = self.hub.session(user)
@@ -184,6 +189,7 @@ class Server:
     # -- apps -------------------------------------------------------------------------------------
     def app_joined(self, session):
         user = session.user
+        session.logged_in()
         user_session = self.hub.session(user)
         user_session.apps.append(session)
         user.last_logged_at = self.reactor.wall_ms

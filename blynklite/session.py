@@ -93,6 +93,11 @@ class BinarySession:
         meter.count += 1
         return False
 
+    def logged_in(self):
+        """Login succeeded: frames of any size the protocol allows, and no login deadline."""
+        self.decoder.limit_body(self.MAX_BODY)
+        self.conn.authenticated()
+
     def handle(self, command, msg_id, size, body):
         handler = self.handlers.get(command)
         if handler is None:

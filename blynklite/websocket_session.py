@@ -16,11 +16,14 @@ from .codec.websocket import (Close, FrameDecoder, Message, Ping, WebSocketError
 from .handlers.app import AppSession, get_server, login
 from .handlers.hardware import HardwareSession
 from .logger import get_logger
+from .net.connection import LOGIN_TIMEOUT
 
 log = get_logger("blynklite.websocket")
 
 HARDWARE_PATHS = ("/websockets", "/websocket")
 MAX_MESSAGE = 65536   # upstream's (Netty's) default websocket frame limit
+# Before login a websocket message holds one small login frame (frames.PRE_LOGIN_MAX_BODY).
+PRE_LOGIN_MAX_MESSAGE = frames.PRE_LOGIN_MAX_BODY + frames.APP_HEADER.size
 
 
 def upgrade(http_session, request, app):
@@ -32,12 +35,15 @@ def upgrade(http_session, request, app):
     link = WebSocketLink(conn, split_hardware=not app)
     server = http_session.server
     if app:
-        session = WebSocketAppSession(server, link, frames.DashWsDecoder(), frames.DASHWS)
+        session = WebSocketAppSession(server, link, frames.DashWsDecoder(frames.PRE_LOGIN_MAX_BODY),
+                                      frames.DASHWS)
     else:
         session = HardwareSession(server, link)
         if http_session.secure:   # upstream drops the x2.3 factor on the TLS port (framing.md §6)
             link.idle_timeout = server.config["hard.socket.idle.timeout"]
     transport = WebSocketTransport(conn, session)
+    link.ws_decoder = transport.decoder
+    conn.deadline = server.reactor.now + LOGIN_TIMEOUT   # the upgrade is no login
     conn.protocol = transport
     log.info("%s websocket from %s", "app" if app else "hardware", conn.peer[0])
     leftover = http_session.parser.take_unparsed()
@@ -63,7 +69,7 @@ class WebSocketTransport:
     def __init__(self, conn, session):
         self.conn = conn
         self.session = session
-        self.decoder = FrameDecoder(max_message_size=MAX_MESSAGE)
+        self.decoder = FrameDecoder(max_message_size=PRE_LOGIN_MAX_MESSAGE)
 
     def data_received(self, data):
         conn = self.conn
@@ -91,11 +97,16 @@ class WebSocketTransport:
 
 class WebSocketLink:
     """What a Blynk session sees as its connection: every message leaves as a binary frame."""
-    __slots__ = ("conn", "split_hardware")
+    __slots__ = ("conn", "split_hardware", "ws_decoder")
 
     def __init__(self, conn, split_hardware):
         self.conn = conn
         self.split_hardware = split_hardware
+        self.ws_decoder = None
+
+    def authenticated(self):
+        self.ws_decoder.max_message_size = MAX_MESSAGE
+        self.conn.authenticated()
 
     def write(self, data):
         if self.split_hardware:

@@ -21,6 +21,11 @@ APP_HEADER = struct.Struct(">BHI")
 APP_MAX_BODY = 10_000_000
 # The hardware length field is 16 bits, so the format itself bounds a hardware body.
 HARDWARE_MAX_BODY = 0xFFFF
+# Before login only LOGIN, REGISTER, GET_SERVER, SHARE_LOGIN or a hardware login make sense: an
+# e-mail (at most 255), a 44-character hash, OS, version and app name, or a 32-character token. A
+# frame announcing more is refused at its header, so an unauthenticated peer can make us buffer
+# at most this much.
+PRE_LOGIN_MAX_BODY = 1024
 
 
 class ProtocolError(Exception):
@@ -45,6 +50,10 @@ class FrameDecoder:
 
     def has_partial(self):
         return bool(self._partial)
+
+    def limit_body(self, max_body):
+        """Change the largest body accepted from now on (raised after login)."""
+        self._max_body = max_body
 
     def feed(self, data):
         view = memoryview(data)
@@ -98,12 +107,12 @@ class FrameDecoder:
         return size
 
 
-def hardware_decoder():
-    return FrameDecoder(HARDWARE_HEADER, HARDWARE_MAX_BODY)
+def hardware_decoder(max_body=HARDWARE_MAX_BODY):
+    return FrameDecoder(HARDWARE_HEADER, max_body)
 
 
-def app_decoder():
-    return FrameDecoder(APP_HEADER, APP_MAX_BODY)
+def app_decoder(max_body=APP_MAX_BODY):
+    return FrameDecoder(APP_HEADER, max_body)
 
 
 class Framing:
@@ -143,7 +152,13 @@ class DashWsFraming:
 
 class DashWsDecoder:
     """`feed(payload)` takes one whole websocket message and yields the one frame it holds."""
-    __slots__ = ()
+    __slots__ = ("_max_body",)
+
+    def __init__(self, max_body=APP_MAX_BODY):
+        self._max_body = max_body
+
+    def limit_body(self, max_body):
+        self._max_body = max_body
 
     def feed(self, payload):
         if len(payload) < DASHWS_HEADER.size:
@@ -157,8 +172,8 @@ class DashWsDecoder:
             yield command, msg_id, DASHWS_STATUS.unpack_from(payload, 3)[0], b""
             return
         body = memoryview(payload)[DASHWS_HEADER.size:]
-        if len(body) > APP_MAX_BODY:
-            raise ProtocolError(f"body of {len(body)} bytes exceeds the limit of {APP_MAX_BODY}")
+        if len(body) > self._max_body:
+            raise ProtocolError(f"body of {len(body)} bytes exceeds the limit of {self._max_body}")
         yield command, msg_id, len(body), body
 
 

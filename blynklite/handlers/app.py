@@ -27,10 +27,12 @@ OUTDATED_TEXT = ("Your app is outdated. Please update to the latest app version.
 
 
 class AppSession(BinarySession):
+    MAX_BODY = frames.APP_MAX_BODY
     __slots__ = ("user", "os_name", "version", "share_dash_id", "registered")
 
     def __init__(self, server, conn, decoder=None, framing=None):
-        super().__init__(server, conn, decoder or frames.app_decoder(), framing or frames.APP)
+        super().__init__(server, conn, decoder or frames.app_decoder(frames.PRE_LOGIN_MAX_BODY),
+                         framing or frames.APP)
         self.user = None
         self.os_name = self.version = None
         self.share_dash_id = None

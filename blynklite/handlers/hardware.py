@@ -28,11 +28,12 @@ INFO_KEYS = {"ver": "blynkVersion", "fw": "version", "dev": "boardType", "cpu": 
 
 
 class HardwareSession(BinarySession):
+    MAX_BODY = frames.HARDWARE_MAX_BODY
     __slots__ = ("user", "dash", "device", "prefix", "buff_in", "bridges", "notify_times",
                  "user_session", "pin_heads")
 
     def __init__(self, server, conn):
-        super().__init__(server, conn, frames.hardware_decoder(), frames.HARDWARE)
+        super().__init__(server, conn, frames.hardware_decoder(frames.PRE_LOGIN_MAX_BODY), frames.HARDWARE)
         self.user = self.dash = self.device = None
         self.prefix = b""
         self.buff_in = 0

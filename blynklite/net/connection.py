@@ -23,6 +23,10 @@ from ..logger import get_logger
 
 log = get_logger("blynklite.net")
 
+# From accept until a login (or a whole HTTP request): an ESP8266 needs up to about 5 s for a TLS
+# handshake and every Blynk library logs in with its first frame, so a peer not done by then is
+# holding a slot open (a byte every few seconds would otherwise keep it forever).
+LOGIN_TIMEOUT = 15.0
 HIGH_WATER = 64 * 1024   # Netty's default write-buffer high-water mark, which upstream honours
 LOW_WATER = 32 * 1024
 HARD_LIMIT = 1024 * 1024
@@ -32,7 +36,7 @@ _AGAIN = (BlockingIOError, InterruptedError)
 
 class Connection:
     __slots__ = ("reactor", "sock", "peer", "port_kind", "protocol", "tls", "coalesce",
-                 "idle_timeout", "last_read", "closed", "_pending", "_dirty", "_out", "_out_size",
+                 "idle_timeout", "last_read", "deadline", "closed", "_pending", "_dirty", "_out", "_out_size",
                  "_events", "_closing", "_paused", "__weakref__")
 
     def __init__(self, reactor, sock, peer, port_kind, tls_source=None):
@@ -45,6 +49,8 @@ class Connection:
         self.coalesce = False
         self.idle_timeout = 0
         self.last_read = reactor.now
+        # Reactor time by which the peer must have logged in (0: no deadline); see LOGIN_TIMEOUT.
+        self.deadline = reactor.now + LOGIN_TIMEOUT
         self.closed = False
         self._pending = []
         self._dirty = False
@@ -99,6 +105,10 @@ class Connection:
     def _peer_closed(self):
         self._pending.clear()
         self._finish("closed by peer")
+
+    def authenticated(self):
+        """The peer logged in: from now on only the idle timeout applies."""
+        self.deadline = 0
 
     # -- output -----------------------------------------------------------------------------------
     @property

@@ -94,6 +94,7 @@ def connect(session, packet):
         session.conn.write(mqtt.connack(mqtt.REFUSED_BAD_USER_NAME_OR_PASSWORD))
         return
     server = session.server
+    session.conn.authenticated()
     session.user, session.dash, session.device = ref.user, ref.dash, ref.device
     session.user_session = server.hub.session(ref.user)
     session.user_session.hardware.append(session)
