@@ -76,6 +76,11 @@ class ServerTLS:
         self._build = build
         self._context = context
 
+    def use(self, other: "ServerTLS") -> None:
+        """Serve `other`'s certificate from the next TLS client on (a Let's Encrypt renewal, tls/acme.py);
+        connections already open keep theirs."""
+        self._build, self._context, self.cert_path = other._build, other._context, other.cert_path
+
     def context(self) -> ssl.SSLContext:
         """The context; raises CertificateError when the certificate cannot be loaded (asked again by the
         next client, so a repaired file is picked up without a restart)."""

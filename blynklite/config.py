@@ -45,6 +45,9 @@ DEFAULTS: dict[str, bool | int | str] = {
     "latest.tls": False,  # only TLSv1.2 and TLSv1.3
     "contact.email": "",  # empty = mail.smtp.username (Let's Encrypt account)
     "renewal.disabled": False,
+    "acme.directory.url": "https://acme-v02.api.letsencrypt.org/directory",  # blynklite: ACME server
+    "acme.ca.file": "",  # blynklite: CA bundle to trust for the ACME server (private ACME, tests)
+    "acme.key.type": "rsa",  # blynklite: rsa (2048, as upstream) or ec (P-256) for the keys
     # --- storage and logging
     "data.folder": "",  # empty = <temp dir>/blynk
     "logs.folder": "./logs",
@@ -96,7 +99,8 @@ DEFAULTS: dict[str, bool | int | str] = {
 }
 
 # String keys with a fixed set of values (log4j's level names, as upstream's file uses them).
-CHOICES = {"log.level": ("trace", "debug", "info", "warn", "error", "fatal", "off", "all")}
+CHOICES = {"log.level": ("trace", "debug", "info", "warn", "error", "fatal", "off", "all"),
+           "acme.key.type": ("rsa", "ec")}
 
 # Lowest allowed value of each port key; 0 means "do not listen" where allowed.
 PORT_MINIMUM = {"http.port": 1, "https.port": 1, "hardware.mqtt.port": 0, "hardware.ssl.port": 0}

@@ -35,6 +35,8 @@ class PublicWeb:
         method = "GET" if request.method == "HEAD" else request.method
         if path == "/favicon.ico":
             path = "/static/favicon.ico"
+        if not secure and path.startswith("/.well-known/acme-challenge/"):
+            return acme_challenge(self.server, request, path)
         if method == "GET" and path.startswith("/static/ota/"):
             from . import ota
             return ota.serve(self.server, request, path[len("/static/ota/"):])
@@ -50,6 +52,14 @@ class PublicWeb:
         if secure and config["region"] == "local":
             return redirect(config["admin.rootPath"])
         return redirect(BLYNK_SITE)
+
+
+def acme_challenge(server, request, path):
+    """The http-01 key authorization of a Let's Encrypt run (plain port only, behaviours.md §6)."""
+    content = server.acme.challenge_content(path.rsplit("/", 1)[1]) if server.acme is not None else None
+    if content is None or request.method not in ("GET", "HEAD"):
+        return not_found()
+    return Reply(200, content.encode("ascii"), "text/html")
 
 
 def call(handler, server, request, params):
