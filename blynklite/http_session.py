@@ -110,6 +110,9 @@ class HttpSession:
         if getattr(reply, "deliver", None) is not None:     # finished on a worker (handlers/history_http.Later)
             reply.deliver(lambda final: self.send(request, final, cors=pipeline == API))
             return
+        if getattr(reply, "deliver", None) is not None:     # finished on a worker (handlers/history_http.Later)
+            reply.deliver(lambda final: self.send(request, final, cors=pipeline == API))
+            return
         self.send(request, reply, cors=pipeline == API)
 
     def choose_pipeline(self, request):

@@ -205,7 +205,9 @@ def update_with_timestamps(server, request, token, pin):
     value = first.get("value")
     if value is None:
         return bad_request("No pin for update provided.")
-    deliver_write(server, ref, address, str(value))
+    # history keeps every point with its own stamp (history/recorder.py)
+    server.history.with_stamps(ref, address.pin_type, address.pin, points,
+                               lambda: deliver_write(server, ref, address, str(value)))
     return ok()
 
 

@@ -4,7 +4,7 @@
 unexpected error a 500 with a log line, never a dropped connection.
 """
 
-from . import http_api, static_files
+from . import history_http, http_api, static_files
 from .http_common import HttpProblem, Reply, Router, not_found, redirect, server_error
 from ..logger import get_logger
 
@@ -17,7 +17,7 @@ PREFLIGHT_HEADERS = (("Access-Control-Allow-Methods", "GET, PUT, POST, OPTIONS")
 
 
 class PublicWeb:
-    def __init__(self, server, routes=http_api.ROUTES):
+    def __init__(self, server, routes=http_api.ROUTES + history_http.ROUTES):
         self.server = server
         self.router = Router()
         for method, template, handler in routes:

@@ -103,6 +103,19 @@ class History:
                 add(value, self.stamp or reactor.wall_ms)
         return record
 
+    def with_stamps(self, ref, pin_type, pin, points, deliver):
+        """HTTP extra/pin `[{"ts": ms, "value": v}, ...]`: `deliver()` stores and sends the first value,
+        recorded at its own stamp; the other points are recorded at theirs."""
+        stamps = [(str(p["value"]), p["ts"]) for p in points[1:]
+                  if isinstance(p, dict) and p.get("value") is not None and _is_stamp(p.get("ts"))]
+        first = points[0].get("ts") if isinstance(points[0], dict) else None
+        self.stamp = first if _is_stamp(first) else None
+        try:
+            deliver()
+        finally:
+            self.stamp = None
+        self.record_points(ref.user, ref.dash, ref.device.id, pin_type, pin, stamps)
+
     def record_points(self, user, dash, device_id, pin_type, pin, points):
         """HTTP extra/pin: [(value text, ts ms)] recorded with their own stamps."""
         key = (user.email, user.app_name, dash.id, device_id, pin_type, pin)
@@ -249,6 +262,10 @@ class History:
                     for granularity in files.GRANULARITIES:
                         used.add(files.file_name(dash.id, device_id, pin_type, pin, granularity))
             self.server.workers.submit(_delete_unused, self.user_folder(user), used)
+
+
+def _is_stamp(ts):
+    return isinstance(ts, int) and not isinstance(ts, bool) and 0 <= ts < 1 << 62
 
 
 # -- which pins a dashboard logs (spec/storage.md §5.1) ---------------------------------------------
