@@ -52,7 +52,6 @@ class Server:
         self._notifier = None
         self.ota = None   # handlers/ota.OtaUpdates, made by the first OTA request
         self.history = None   # history/recorder.History, started by listen()
-        self.history = None   # history/recorder.History, started by listen()
 
     # -- start and stop ---------------------------------------------------------------------------
     def load_users(self):
@@ -74,9 +73,6 @@ class Server:
         self.reactor.call_every(IDLE_SWEEP_PERIOD, self.close_idle_connections)
         self.reactor.call_every(self.config["profile.save.worker.period"] / 1000, self.save_changed)
         self.reactor.call_every(HOUR, self._reset_registration_window)
-        from .history.recorder import History
-        self.history = History(self)
-        self.history.start()
         from .history.recorder import History
         self.history = History(self)
         self.history.start()

@@ -13,7 +13,6 @@ from ..session import BinarySession, ping
 from . import app_profile, pins, sync
 from ..model.watchers import APP
 from .history import HANDLERS as HISTORY_HANDLERS
-from .history import HANDLERS as HISTORY_HANDLERS
 from ..logger import get_logger
 
 log = get_logger("blynklite.app")
@@ -339,6 +338,5 @@ AppSession.handlers = {
     Command.UPDATE_PROJECT_SETTINGS: update_project_settings,
     Command.EMAIL: email_tokens,
     **app_profile.HANDLERS,
-    **HISTORY_HANDLERS,
     **HISTORY_HANDLERS,
 }
