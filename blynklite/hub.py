@@ -55,8 +55,13 @@ class Hub:
         self.config = config
         self.users = {}
         self.tokens = {}
+        self.share_tokens = {}      # share token → TokenRef(user, dash, None) (app.md §4.10)
+        self.provisional = {}       # temporary provisioning token → issued at, wall ms (app.md §4.8)
         self.sessions = {}
         self.dirty = set()
+        # Called with the user on every profile change (mark_dirty), e.g. timers re-register
+        # (automation/). The hardware write hot path adds to `dirty` directly and calls nobody.
+        self.profile_listeners = []
         self.registrations_this_hour = 0
 
     # -- accounts ---------------------------------------------------------------------------------
@@ -85,6 +90,8 @@ class Hub:
 
     def mark_dirty(self, user):
         self.dirty.add(user)
+        for listener in self.profile_listeners:
+            listener(user)
 
     # -- tokens -----------------------------------------------------------------------------------
     def index_dashboard(self, user, dash):
@@ -92,10 +99,13 @@ class Hub:
             device.status = "OFFLINE"
             if device.token:
                 self.tokens[device.token] = TokenRef(user, dash, device)
+        if dash.shared_token:
+            self.share_tokens[dash.shared_token] = TokenRef(user, dash, None)
 
     def unindex_dashboard(self, dash):
         for device in dash.devices:
             self.forget_token(device)
+        self.share_tokens.pop(dash.shared_token or "", None)
 
     def assign_token(self, user, dash, device):
         self.forget_token(device)
@@ -117,6 +127,38 @@ class Hub:
 
     def resolve_token(self, token):
         return self.tokens.get(token)
+
+    # -- share and provisioning tokens ------------------------------------------------------------
+    def refresh_share_token(self, user, dash):
+        """A new share token for the dashboard; the old one stops working at once."""
+        self.share_tokens.pop(dash.shared_token or "", None)
+        dash.shared_token = new_token()
+        self.share_tokens[dash.shared_token] = TokenRef(user, dash, None)
+        return dash.shared_token
+
+    def resolve_share_token(self, token):
+        return self.share_tokens.get(token)
+
+    def assign_provisional_token(self, user, dash, device, now_ms):
+        """A temporary token for a device not yet in the dashboard (GET_PROVISION_TOKEN)."""
+        token = self.assign_token(user, dash, device)
+        self.provisional[token] = now_ms
+        return token
+
+    def claim_provisional(self, ref):
+        """First login with a temporary token: the device joins its dashboard, the token is kept."""
+        if self.provisional.pop(ref.device.token, None) is None:
+            return
+        if ref.dash.device(ref.device.id) is None:
+            ref.dash.devices.append(ref.device)
+        self.mark_dirty(ref.user)
+
+    def purge_provisional(self, now_ms, max_age_ms):
+        """Forget temporary tokens issued more than `max_age_ms` ago and never used."""
+        for token, issued in list(self.provisional.items()):
+            if now_ms - issued > max_age_ms:
+                del self.provisional[token]
+                self.tokens.pop(token, None)
 
     # -- sessions ---------------------------------------------------------------------------------
     def session(self, user):

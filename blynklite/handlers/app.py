@@ -10,7 +10,8 @@ from ..codec.body import parse_int, parse_target, split
 from ..codec.commands import Command, MsgId, Status, StatusError, illegal_body, illegal_command, not_allowed
 from ..passwords import same_hash
 from ..session import BinarySession, ping
-from . import app_profile, pins, sync
+from . import (app_clone, app_profile, app_provisioning, app_publisher, app_sharing, app_tags, app_tiles,
+               app_widgets, password_reset, pins, sync)
 from ..model.watchers import APP
 from .history import HANDLERS as HISTORY_HANDLERS
 from ..logger import get_logger
@@ -27,12 +28,10 @@ OUTDATED_TEXT = ("Your app is outdated. Please update to the latest app version.
 
 
 class AppSession(BinarySession):
-    MAX_BODY = frames.APP_MAX_BODY
     __slots__ = ("user", "os_name", "version", "share_dash_id", "registered")
 
     def __init__(self, server, conn, decoder=None, framing=None):
-        super().__init__(server, conn, decoder or frames.app_decoder(frames.PRE_LOGIN_MAX_BODY),
-                         framing or frames.APP)
+        super().__init__(server, conn, decoder or frames.app_decoder(), framing or frames.APP)
         self.user = None
         self.os_name = self.version = None
         self.share_dash_id = None
@@ -59,6 +58,13 @@ class AppSession(BinarySession):
     def connection_lost(self, reason):
         if self.user is not None:
             self.server.app_left(self)
+
+    def become_share(self, user, dash):
+        """SHARE_LOGIN succeeded: this connection is a share session of `dash` from now on."""
+        from ..sessions.share import ShareSession
+        self.__class__ = ShareSession
+        self.user, self.share_dash_id = user, dash.id
+        self.server.hub.session(user).apps.append(self)
 
 
 def valid_email(email):
@@ -125,7 +131,8 @@ def login(session, msg_id, text):
         session.send(Command.OUTDATED_APP_NOTIFICATION, msg_id, OUTDATED_TEXT)
 
 
-PRE_LOGIN = {Command.GET_SERVER: get_server, Command.REGISTER: register, Command.LOGIN: login}
+PRE_LOGIN = {Command.GET_SERVER: get_server, Command.REGISTER: register, Command.LOGIN: login,
+             Command.SHARE_LOGIN: app_sharing.share_login, Command.RESET_PASSWORD: password_reset.reset_password}
 AppSession.pre_login = PRE_LOGIN
 
 
@@ -181,7 +188,7 @@ def app_write(session, msg_id, text, dash, target_id, device_ids, pin_command):
     dash.updated_at = session.server.reactor.wall_ms
     session.server.hub.mark_dirty(user)
     server = session.server
-    server.echo_to_other_apps(session, Command.APP_SYNC, msg_id, text.encode("utf-8"))
+    server.echo_to_other_apps(session, Command.APP_SYNC, msg_id, text.encode("utf-8"), dash.id)
     payload = pin_command.encode("utf-8")
     delivered = False
     for hw in server.hub.session(user).hardware:
@@ -217,7 +224,7 @@ def activate(session, msg_id, text):
         session.ok(msg_id)
     else:
         session.respond(msg_id, Status.DEVICE_NOT_IN_NETWORK)
-    server.echo_to_other_apps(session, Command.ACTIVATE_DASHBOARD, msg_id, text.encode())
+    server.echo_to_other_apps(session, Command.ACTIVATE_DASHBOARD, msg_id, text.encode(), dash.id)
     for app in user_session.apps_seeing(dash.id):
         send_app_sync(app, dash)
 
@@ -248,7 +255,8 @@ def deactivate(session, msg_id, text):
         dash.is_active = False
         dash.updated_at = server.reactor.wall_ms
     server.hub.mark_dirty(session.user)
-    server.echo_to_other_apps(session, Command.DEACTIVATE_DASHBOARD, msg_id, text.encode())
+    server.echo_to_other_apps(session, Command.DEACTIVATE_DASHBOARD, msg_id, text.encode(),
+                              dashes[0].id if text else None)
     session.ok(msg_id)
 
 
@@ -339,4 +347,15 @@ AppSession.handlers = {
     Command.EMAIL: email_tokens,
     **app_profile.HANDLERS,
     **HISTORY_HANDLERS,
+    Command.SHARING: app_sharing.sharing,
+    Command.GET_SHARE_TOKEN: app_sharing.get_share_token,
+    Command.REFRESH_SHARE_TOKEN: app_sharing.refresh_share_token,
+    Command.CREATE_TILE_TEMPLATE: app_tiles.create_tile_template,
+    Command.UPDATE_TILE_TEMPLATE: app_tiles.update_tile_template,
+    Command.DELETE_TILE_TEMPLATE: app_tiles.delete_tile_template,
+    **app_tags.HANDLERS,
+    **app_widgets.HANDLERS,
+    **app_clone.HANDLERS,
+    **app_provisioning.HANDLERS,
+    **app_publisher.HANDLERS,
 }

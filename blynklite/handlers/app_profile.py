@@ -7,10 +7,11 @@ from ..codec import json_text
 from ..codec.body import parse_int, split
 from ..codec.commands import (Command, Status, StatusError, illegal_body, illegal_command,
                               not_allowed)
+from ..automation import validate_widget
 from ..model import widgets as W
 from ..model.dashboard import DashBoard
 from ..model.device import UPDATABLE, Device
-from . import pins
+from . import app_publisher, app_tiles, pins
 from ..logger import get_logger
 
 log = get_logger("blynklite.app")
@@ -61,6 +62,9 @@ def _reply_json(session, command, msg_id, data):
 # -- profile -----------------------------------------------------------------------------------------
 def load_profile(session, msg_id, text):
     profile = session.user.profile
+    if "\0" in text:           # flashedToken\0dashId\0publisherEmail[\0appName]: an exported app
+        app_publisher.load_published_profile(session, msg_id, split(text))
+        return
     if text:
         data = _dash(session, parse_int(split(text)[0])).to_json()
     else:
@@ -79,6 +83,7 @@ def create_dash(session, msg_id, text):
         dash = DashBoard.from_json(data)
     except (ValueError, TypeError, AttributeError):
         raise illegal_body("not a dashboard") from None
+    _check_automation(dash.widgets)
     profile = session.user.profile
     config = session.server.config
     if len(profile.dashboards) >= config["user.dashboard.max.limit"]:
@@ -106,6 +111,7 @@ def update_dash(session, msg_id, text):
         incoming = DashBoard.from_json(data)
     except (ValueError, TypeError, AttributeError):
         raise illegal_body("not a dashboard") from None
+    _check_automation(incoming.widgets)
     dash = _dash(session, incoming.id)
     dash.apply_settings(data)
     old_notification = dash.widget_of_type("NOTIFICATION")
@@ -147,7 +153,12 @@ def _widget_request(session, text):
     if len(parts) < 2 or not parts[1]:
         raise illegal_command("widget request needs dash id and JSON")
     dash = _dash(session, parse_int(parts[0]))
-    widget = parse_json(session, parts[1], "user.widget.max.size.limit")
+    return dash, checked_widget(session, parts[1])
+
+
+def checked_widget(session, text):
+    """Widget JSON with upstream's size, parse and dimension checks; the type defaults to BUTTON."""
+    widget = parse_json(session, text, "user.widget.max.size.limit")
     if not isinstance(widget.get("id", 0), int):
         raise illegal_body("widget id must be a number")
     width, height = widget.get("width", 0), widget.get("height", 0)
@@ -158,12 +169,25 @@ def _widget_request(session, text):
     widget.setdefault("type", W.DEFAULT_TYPE)
     if not W.known_type(widget):
         raise illegal_body(f"unknown widget type {widget['type']!r}")
-    return dash, widget
+    _check_automation([widget])
+    return widget
+
+
+def _check_automation(widgets):
+    """Eventor, Timer, WebHook and Table JSON that upstream's parser refuses: ILLEGAL_COMMAND_BODY."""
+    for widget in widgets:
+        try:
+            validate_widget(widget)
+        except ValueError as error:
+            raise illegal_body(f"invalid {widget.get('type')} widget: {error}") from None
 
 
 def create_widget(session, msg_id, text):
+    if text.count("\0") == 3:       # dashId, tilesId, templateId, JSON: into a Device Tiles template
+        app_tiles.create_template_widget(session, msg_id, text)
+        return
     dash, widget = _widget_request(session, text)
-    if dash.widget(W.widget_id(widget)) is not None:
+    if dash.widget(W.widget_id(widget)) is not None or app_tiles.widget_in_tiles(dash, W.widget_id(widget)):
         raise not_allowed("widget id exists")
     _charge(session, W.price(widget))
     dash.widgets.append(widget)
@@ -176,10 +200,16 @@ def create_widget(session, msg_id, text):
 def update_widget(session, msg_id, text):
     dash, widget = _widget_request(session, text)
     old = dash.widget(W.widget_id(widget))
+    if old is None and app_tiles.update_template_widget(session, dash, widget):
+        session.ok(msg_id)
+        return
     if old is None or W.kind(old) != W.kind(widget):
         raise illegal_command("no such widget or type changed")
     if W.kind(widget) not in ("TIMER", "REPORT", "TIME_INPUT", "EMAIL", "RTC"):
         _keep_values(old, widget)
+    if W.kind(widget) == "DEVICE_TILES":      # templates and tiles have their own commands
+        for key in ("templates", "tiles"):
+            widget[key] = old.get(key) or []
     if W.kind(widget) == "NOTIFICATION":
         for key in ("androidTokens", "iOSTokens"):
             if old.get(key):
@@ -211,6 +241,9 @@ def _dash_and_id(session, text, parse_id=parse_int):
 def delete_widget(session, msg_id, text):
     dash, widget_id = _dash_and_id(session, text, _parse_long)
     widget = dash.widget(widget_id)
+    if widget is None and app_tiles.delete_template_widget(session, dash, widget_id):
+        session.ok(msg_id)
+        return
     if widget is None:
         raise illegal_command("no such widget")
     removed = [widget]

@@ -28,12 +28,11 @@ INFO_KEYS = {"ver": "blynkVersion", "fw": "version", "dev": "boardType", "cpu": 
 
 
 class HardwareSession(BinarySession):
-    MAX_BODY = frames.HARDWARE_MAX_BODY
     __slots__ = ("user", "dash", "device", "prefix", "buff_in", "bridges", "notify_times",
                  "user_session", "pin_heads")
 
     def __init__(self, server, conn):
-        super().__init__(server, conn, frames.hardware_decoder(frames.PRE_LOGIN_MAX_BODY), frames.HARDWARE)
+        super().__init__(server, conn, frames.hardware_decoder(), frames.HARDWARE)
         self.user = self.dash = self.device = None
         self.prefix = b""
         self.buff_in = 0
@@ -94,6 +93,7 @@ def login(session, msg_id, text):
     if ref is None:
         log.info("%s: invalid token", session.describe())
         raise StatusError(Status.INVALID_TOKEN)
+    session.server.hub.claim_provisional(ref)   # a temporary token: the device joins its dashboard
     session.server.device_logged_in(session, ref, msg_id)
 
 

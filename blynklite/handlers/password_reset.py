@@ -1,0 +1,130 @@
+"""Password reset from the app, before login (spec/behaviours.md §5.1): RESET_PASSWORD start/verify/reset.
+
+Owns: the pool of reset tokens (32 characters, valid RESET_TOKEN_LIFETIME, used once) and the two mails
+(the link to `http://<restore.host>/restore?...`, then the confirmation). Never does: tell a stranger
+whether an account exists beyond upstream's own answer (ILLEGAL_COMMAND for both a malformed and an
+unknown address); the log names neither the token nor the address of a refused request.
+
+Invariant: a token leaves the pool when it is used or when it has expired; expired ones are purged
+whenever the pool is touched, so it never holds more than the resets of the last 45 minutes.
+"""
+from urllib.parse import quote
+
+from ..codec.commands import Command, Status, illegal_command, not_allowed
+from ..hub import new_token
+from ..logger import get_logger
+
+log = get_logger("blynklite.reset")
+
+RESET_TOKEN_LIFETIME = 45 * 60      # seconds; upstream's TokensPool keeps a token 45 minutes
+RESET_SUBJECT = "Password restoration for your {product} account."
+CONFIRM_SUBJECT = "Your new password on {product}"
+RESET_BODY = ("<html><body><p>Hello,</p><p>you asked to reset the password of your {product} account.</p>"
+              "<p><a href=\"{url}\">Reset your password</a> (the link works once, for 45 minutes).</p>"
+              "<p>If you did not ask for this, ignore this mail.</p></body></html>")
+CONFIRM_BODY = ("<html><body><p>Hello,</p><p>the password of your {product} account {email} was changed."
+                "</p></body></html>")
+
+
+class ResetTokens:
+    """token → (email, app name, issued at by the reactor's monotonic clock)."""
+    __slots__ = ("tokens",)
+
+    def __init__(self):
+        self.tokens = {}
+
+    def purge(self, now):
+        for token, (_, _, issued) in list(self.tokens.items()):
+            if now - issued > RESET_TOKEN_LIFETIME:
+                del self.tokens[token]
+
+    def has_token_for(self, email, app_name):
+        return any(e == email and a == app_name for e, a, _ in self.tokens.values())
+
+    def add(self, email, app_name, now):
+        token = new_token()
+        self.tokens[token] = (email, app_name, now)
+        return token
+
+    def get(self, token, now):
+        self.purge(now)
+        return self.tokens.get(token)
+
+
+def tokens_of(server):
+    """The server's reset-token pool, made at the first reset request."""
+    pool = getattr(server, "reset_tokens", None)
+    if pool is None:
+        pool = server.reset_tokens = ResetTokens()
+    return pool
+
+
+def reset_password(session, msg_id, text):
+    parts = text.split("\0")
+    action = ACTIONS.get(parts[0])
+    if action is None:
+        log.info("%s: unknown reset action", session.describe())     # upstream: no reply
+        return
+    needed = 2 if parts[0] == "verify" else 3
+    if len(parts) < needed:
+        raise illegal_command("reset password: missing fields")
+    action(session, msg_id, parts)
+
+
+def start(session, msg_id, parts):
+    from .app import valid_email
+    server = session.server
+    email, app_name = parts[1].strip().lower(), parts[2]
+    if not valid_email(email) or server.hub.get_user(email, app_name) is None:
+        log.info("%s: reset refused (address malformed or no such account)", session.describe())
+        raise illegal_command("no such account")
+    pool = tokens_of(server)
+    now = server.reactor.now
+    if pool.has_token_for(email, app_name):
+        pool.purge(now)
+        raise not_allowed("a reset is already pending")
+    token = pool.add(email, app_name, now)
+    product = server.config["product.name"]
+    url = f"http://{server.config['restore.host']}/restore?token={token}&email={quote(email, safe='@')}"
+    body = RESET_BODY.format(product=product, url=url)
+    log.info("%s asks for a password reset.", email)
+    queued = server.notifier.mail(email, RESET_SUBJECT.format(product=product), body, True,
+                                  lambda error: session.respond(
+                                      msg_id, Status.OK if error is None else Status.SERVER_ERROR))
+    if not queued:
+        session.respond(msg_id, Status.SERVER_ERROR)
+
+
+def verify(session, msg_id, parts):
+    if tokens_of(session.server).get(parts[1], session.server.reactor.now) is None:
+        log.info("%s: reset token unknown or expired", session.describe())
+        raise not_allowed("reset token unknown or expired")
+    session.ok(msg_id)
+
+
+def reset(session, msg_id, parts):
+    server = session.server
+    pool = tokens_of(server)
+    entry = pool.get(parts[1], server.reactor.now)
+    if entry is None:
+        log.info("%s: reset token unknown or expired", session.describe())
+        raise not_allowed("reset token unknown or expired")
+    email, app_name, _ = entry
+    user = server.hub.get_user(email, app_name)
+    if user is None:
+        log.warning("%s: the account of a reset token is gone", session.describe())
+        session.respond(msg_id, Status.SERVER_ERROR)
+        return
+    user.password = parts[2]
+    user.last_modified_ts = server.reactor.wall_ms
+    server.hub.mark_dirty(user)
+    del pool.tokens[parts[1]]
+    product = server.config["product.name"]
+    server.notifier.mail(email, CONFIRM_SUBJECT.format(product=product),
+                         CONFIRM_BODY.format(product=product, email=email), True)
+    log.info("%s changed the password by a reset.", email)
+    session.ok(msg_id)
+
+
+ACTIONS = {"start": start, "verify": verify, "reset": reset}
+HANDLERS = {Command.RESET_PASSWORD: reset_password}
