@@ -45,19 +45,6 @@ class HttpSession:
                                     max_body_bytes=server.config["web.request.max.size"])
         self.parser.body_limit_for = self.body_limit_for
         conn.idle_timeout = HTTP_IDLE_TIMEOUT
-        if secure:
-            self.parser.body_limit_for = self.body_limit
-
-    def body_limit(self, request):
-        """Firmware uploads to the admin area, with credentials, may be larger than
-        `web.request.max.size`; the handler checks the credentials themselves."""
-        default = self.parser.max_body_bytes
-        root = self.server.config["admin.rootPath"].rstrip("/")
-        if request.method == "POST" and request.path in (root + "/ota/start", root + "/upload") and \
-                (request.header("authorization") or request.header("cookie")):
-            from .handlers import ota
-            return ota.body_limit(default)
-        return default
 
     def data_received(self, data):
         try:
@@ -85,13 +72,25 @@ class HttpSession:
             conn.deadline = self.server.reactor.now + REQUEST_TIMEOUT
 
     def body_limit_for(self, request):
-        """Full-size bodies only for a request that carries credentials (parser.body_limit_for)."""
+        """The body a request may send, decided from its head (parser.body_limit_for): full size
+        only with credentials (a known device token, an admin cookie or Basic auth), and firmware
+        uploads to the admin area may be larger than `web.request.max.size`."""
+        default = self.parser.max_body_bytes
         path = request.path
-        if self.secure and path.startswith(self.server.config["admin.rootPath"]):
-            signed_in = self.server.admin.signed_in(request) is not None
-        else:
-            signed_in = self.server.hub.resolve_token(path[1:].split("/", 1)[0]) is not None
-        return self.parser.max_body_bytes if signed_in else UNAUTHENTICATED_BODY_BYTES
+        root = self.server.config["admin.rootPath"].rstrip("/")
+        if not (self.secure and path.startswith(root)):
+            known = self.server.hub.resolve_token(path[1:].split("/", 1)[0]) is not None
+            return default if known else UNAUTHENTICATED_BODY_BYTES
+        from .handlers import ota
+        if self.server.admin.signed_in(request) is None:
+            basic = ota.basic_auth_admin(self.server, request)
+            if isinstance(basic, H.Reply):   # wrong Basic credentials: answered before the body
+                raise HttpError(basic.status, basic.body.decode("utf-8"))
+            if basic is None:
+                return UNAUTHENTICATED_BODY_BYTES
+        if request.method == "POST" and path in (root + "/ota/start", root + "/upload"):
+            return ota.body_limit(default)
+        return default
 
     def handle(self, request):
         pipeline = self.choose_pipeline(request)
@@ -107,9 +106,6 @@ class HttpSession:
             reply = self.server.admin.handle(request, self.conn.peer[0])
         else:
             reply = self.server.web.handle(request, self.secure)
-        if getattr(reply, "deliver", None) is not None:     # finished on a worker (handlers/history_http.Later)
-            reply.deliver(lambda final: self.send(request, final, cors=pipeline == API))
-            return
         if getattr(reply, "deliver", None) is not None:     # finished on a worker (handlers/history_http.Later)
             reply.deliver(lambda final: self.send(request, final, cors=pipeline == API))
             return
