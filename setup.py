@@ -9,7 +9,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["blynklite", "blynklite.*"]),
-    package_data={"blynklite": ["static/*"]},
+    package_data={"blynklite": ["static/*", "storage/sql/*.sql"]},
     python_requires=">=3.9",
     install_requires=[],
     extras_require={
@@ -17,7 +17,7 @@ setup(
         "db": ["psycopg2-binary"],
         "test": ["pytest", "hypothesis", "cryptography", "blynklib==0.2.6", "blynk-library-python==0.2.0",
                  "pyblynkrestapi==0.0.2", "requests", "selenium==4.51.0",
-                 "zxing-cpp==3.1.1", "pillow", "aiosmtpd==1.4.6", "paho-mqtt"],
+                 "zxing-cpp==3.1.1", "pillow", "aiosmtpd==1.4.6", "paho-mqtt", "psycopg2-binary"],
     },
     entry_points={"console_scripts": [
         "blynklite=blynklite.__main__:main",

@@ -51,7 +51,11 @@ class History:
 
     # -- wiring -----------------------------------------------------------------------------------
     def start(self):
-        """Register with the pin watchers and schedule the jobs; the first flush at the next minute."""
+        """Register with the pin watchers and schedule the jobs; the first flush at the next minute.
+        With `enable.db` the PostgreSQL writers start too (storage/postgres.py)."""
+        if self.config["enable.db"]:
+            from ..storage.postgres import open_database
+            self.database = open_database(self.server)
         self.server.watchers.add_provider(self.pins_of)
         if self.database is not None and self.database.raw_enabled:
             self.server.watchers.watch_every_write(self._raw_write)
@@ -78,6 +82,9 @@ class History:
         self._queue(batch)
         waiting, self._waiting = self._waiting, {}
         _append_all(waiting)
+        if self.database is not None:
+            self.database.averages(rows)
+            self.database.close()
 
     # -- which pins are logged ---------------------------------------------------------------------
     def pins_of(self, user, dash):
