@@ -73,6 +73,9 @@ DEFAULTS: dict[str, bool | int | str] = {
     "webhooks.frequency.user.quota.limit": 1000,  # ms
     "webhooks.response.size.limit": 96,  # KB
     "webhooks.failure.count.limit": 10,
+    "webhooks.timeout": 10000,  # ms for a whole webhook call, connect to last byte
+    # never called by a webhook (checked on the resolved address); empty = allow every address
+    "webhooks.deny.networks": "127.0.0.0/8,::1/128,169.254.0.0/16,fe80::/10,0.0.0.0/8",
     "web.request.max.size": 524288,  # bytes
     "hard.socket.idle.timeout": 10,  # seconds (x 2.3 for devices)
     "app.socket.idle.timeout": 300,  # seconds

@@ -11,6 +11,7 @@ from .codec import frames, sniffer
 from .codec.commands import Command, MsgId, Status
 from .handlers.app import AppSession
 from .handlers.hardware import HardwareSession, mark_offline, mark_online
+from .automation import Automation
 from .hub import Hub
 from .handlers import pins
 from .model.watchers import PinWatchers, index_key
@@ -36,6 +37,7 @@ class Server:
         self.reactor = Reactor(clock)
         self.hub = Hub(config)
         self.watchers = PinWatchers(self.hub)   # who watches a pin write (model/watchers.py)
+        self.automation = Automation(self)      # timers, Eventor, webhooks, reading widgets
         self.store = ProfileStore(data_folder)
         self.workers = WorkerPool(self.reactor, config["blocking.processor.thread.pool.limit"],
                                   config["notifications.queue.limit"])
@@ -71,6 +73,7 @@ class Server:
             from .sessions import mqtt
             self.listeners.append(mqtt.open_listener(self, address, self.config["hardware.mqtt.port"]))
         self.reactor.call_every(IDLE_SWEEP_PERIOD, self.close_idle_connections)
+        self.automation.start()
         self.reactor.call_every(self.config["profile.save.worker.period"] / 1000, self.save_changed)
         self.reactor.call_every(HOUR, self._reset_registration_window)
         from .history.recorder import History

@@ -5,8 +5,9 @@ Owns: reading the monotonic and the wall clock. Never does: sleeping or scheduli
 
 Invariant: `monotonic()` never goes backwards, whatever happens to the wall clock; feature code reads
 time only through the reactor (`reactor.now`, `reactor.wall_ms`), so swapping the clock here moves
-every timer, quota and schedule together. `SteppedClock` lets a test (or a demo) jump both clocks
-forward, so a whole day of timers runs in milliseconds on the real reactor and real sockets.
+every timer, quota and schedule together. `SteppedClock` lets a test step the wall clock to any
+instant (and the reactor's clock forward), so a whole day of timers runs in milliseconds on the real
+reactor and real sockets.
 """
 import time
 
@@ -52,9 +53,6 @@ class SteppedClock:
         self._wall_offset += seconds
 
     def set_wall(self, epoch_seconds):
-        """Make the wall clock read `epoch_seconds` now. The monotonic clock follows a forward move
-        and ignores a backward one (monotonic time never goes back)."""
-        delta = float(epoch_seconds) - self.wall()
-        self._wall_offset += delta
-        if delta > 0:
-            self._mono_offset += delta
+        """Make the wall clock read `epoch_seconds` now, as an NTP step or a user setting the date
+        would: the monotonic clock does not move, so idle timeouts and quotas are unaffected."""
+        self._wall_offset += float(epoch_seconds) - self.wall()

@@ -113,8 +113,7 @@ class Reactor:
         else:
             timeout = None
         events = self.poller.poll(timeout)
-        self.now = self.clock.monotonic()
-        self.wall_ms = int(self.clock.wall() * 1000)
+        self.update_time()
         for handler, mask in events:
             try:
                 if mask & READ:
@@ -131,6 +130,11 @@ class Reactor:
             self._run_ready()
         if self._dirty:
             self._flush_dirty()
+
+    def update_time(self):
+        """Read the clock into `now` and `wall_ms` (each round; and after the clock was stepped)."""
+        self.now = self.clock.monotonic()
+        self.wall_ms = int(self.clock.wall() * 1000)
 
     def _run_timers(self):
         timers = self._timers
