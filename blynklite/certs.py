@@ -70,11 +70,12 @@ class ServerTLS:
     loaded on first use. A certificate the user configured is loaded at startup instead, so a bad one
     stops the server with a message that names it.
     """
-    __slots__ = ("_build", "_context")
+    __slots__ = ("_build", "_context", "cert_path")
 
-    def __init__(self, build=None, context: ssl.SSLContext | None = None):
+    def __init__(self, build=None, context: ssl.SSLContext | None = None, cert_path: str = ""):
         self._build = build
         self._context = context
+        self.cert_path = cert_path  # the certificate a TLS device or app must trust (start-up banner)
 
     def use(self, other: "ServerTLS") -> None:
         """Serve `other`'s certificate from the next TLS client on (a Let's Encrypt renewal, tls/acme.py);
@@ -95,7 +96,7 @@ def server_tls(cfg, data_folder: str, log: Logger, cwd: str | None = None) -> Se
     latest_tls = _flag(_setting(cfg, "latest.tls", False))
     pair = _configured_pair(cfg, cwd)
     if pair is not None:
-        return ServerTLS(context=_configured_context(latest_tls, pair, log))
+        return ServerTLS(context=_configured_context(latest_tls, pair, log), cert_path=pair[0])
 
     def looks_usable(cert_path, key_path):
         if _looks_like_pem_pair(cert_path, key_path):
@@ -109,7 +110,7 @@ def server_tls(cfg, data_folder: str, log: Logger, cwd: str | None = None) -> Se
         _load_pair(ctx, cert_path, key_path, "", "the self-signed certificate", "its key")
         log.info("TLS: loaded the self-signed certificate %s for the first TLS client", cert_path)
         return ctx
-    return ServerTLS(build=build)
+    return ServerTLS(build=build, cert_path=cert_path)
 
 
 def build_server_context(cfg, data_folder: str, log: Logger, cwd: str | None = None) -> ssl.SSLContext:

@@ -49,9 +49,10 @@ DEFAULTS: dict[str, bool | int | str] = {
     "acme.ca.file": "",  # blynklite: CA bundle to trust for the ACME server (private ACME, tests)
     "acme.key.type": "rsa",  # blynklite: rsa (2048, as upstream) or ec (P-256) for the keys
     # --- storage and logging
-    "data.folder": "",  # empty = <temp dir>/blynk
+    "data.folder": "",  # empty = $STATE_DIRECTORY, else ~/.local/share/blynklite (blynklite)
     "logs.folder": "./logs",
     "log.level": "info",
+    "log.console": False,  # blynklite: log lines to stderr (the journal) instead of logs.folder
     "async.logger.ring.buffer.size": 2048,
     "profile.save.worker.period": 60000,  # ms
     "stats.print.worker.period": 60000,  # ms
@@ -127,17 +128,29 @@ VALUE_OPTIONS: dict[str, str | None] = {
 }
 
 USAGE = """\
-usage: python -m blynklite [options]
+usage: python3 -m blynklite [options]            run the server
+       python3 -m blynklite backup FILE [options]   archive the data folder (also while it runs)
+       python3 -m blynklite restore FILE [--force] [options]   put an archive back (server stopped)
 
   -serverConfig PATH   server.properties to use (default: ./server.properties if present)
   -mailConfig PATH     mail.properties to use (default: ./mail.properties if present)
   -smsConfig PATH      sms.properties to use (default: ./sms.properties if present)
-  -dataFolder PATH     sets data.folder (user profiles and history)
-  -hardPort N          sets http.port (plain hardware, HTTP API)
-  -appPort N           sets https.port (TLS: app, hardware, HTTPS API, admin)
+  -dataFolder PATH     sets data.folder: profiles, history, certificate (default: $STATE_DIRECTORY
+                       under systemd, else ~/.local/share/blynklite)
+  -hardPort N          sets http.port: plain hardware, HTTP API, landing page (default: 8080)
+  -appPort N           sets https.port: TLS app, hardware, HTTPS API, admin (default: 9443)
   -workerThreads N     sets server.worker.threads
   -restore             load the users of this region from PostgreSQL instead of the data folder
+  --version            print the version
   -h, --help           show this text
+
+Logs go to ./logs/blynk.log (logs.folder), or to stderr with log.console=true. Every other setting is
+described in server.properties.example.
+
+examples:
+  python3 -m blynklite -dataFolder ./data
+  python3 -m blynklite -dataFolder /var/lib/blynklite -serverConfig /etc/blynklite/server.properties
+  python3 -m blynklite backup blynk-backup.tar.gz -dataFolder ./data
 """
 
 

@@ -6,7 +6,10 @@ bare interpreter. The server needs little of it: levels, %-style messages format
 level is on, a traceback for `exception()`, one destination, and safety for the worker threads.
 Loggers keep the stdlib method names, so code that is handed a stdlib logger works unchanged.
 
-Until `configure()` names a sink, WARNING and above go to stderr, as the stdlib does.
+Until `configure()` names a sink, WARNING and above go to stderr, as the stdlib does. After it, records
+at `echo_level` and above are also written to stderr (the terminal, or the journal under systemd), so an
+error after the start-up banner is seen by whoever watches the console, not only in the log file.
+`configure(StreamSink(), level)` is the console mode: every record to stderr and no echo (no doubles).
 """
 import _thread
 import sys
@@ -32,16 +35,24 @@ class StreamSink:
         pass
 
 
+# Records at this level and above reach stderr too once a log file is the sink: errors are what a
+# person at the console or reading the journal must see; the rest would drown them.
+ECHO_LEVEL = ERROR
+
+
 class _Settings:
     level = WARNING
     sink = StreamSink()
+    echo_level = OFF + 1  # nothing is echoed while the sink is stderr itself
     lock = _thread.allocate_lock()
 
 
-def configure(sink, level):
-    """Send every record at `level` or above to `sink` (an object with write(timestamp, line) and close())."""
+def configure(sink, level, echo_level=None):
+    """Send every record at `level` or above to `sink` (an object with write(timestamp, line) and close());
+    records at `echo_level` or above (None: none) are also written to stderr."""
     with _Settings.lock:
         old, _Settings.sink, _Settings.level = _Settings.sink, sink, level
+        _Settings.echo_level = OFF + 1 if echo_level is None else echo_level
     if old is not sink:
         old.close()
 
@@ -103,7 +114,18 @@ def _emit(name, level, message, args, with_traceback=False):
         try:
             _Settings.sink.write(now, line)
         except (OSError, ValueError) as error:  # a full disk must not stop the server
-            sys.stderr.write(f"cannot write the log ({error}): {line}\n")
+            _to_stderr(f"cannot write the log ({error}): {line}")
+        else:
+            if level >= _Settings.echo_level:
+                _to_stderr(line)
+
+
+def _to_stderr(line):
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):  # no console (closed or None): the log file has it
+        pass
 
 
 def _render(message, args):

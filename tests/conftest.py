@@ -1,9 +1,11 @@
 """Fixtures: a real blynklite server in a subprocess on free loopback ports, with a temp data folder."""
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,6 +26,38 @@ def free_ports(count):
     finally:
         for s in socks:
             s.close()
+
+
+class ConsoleLines:
+    """A server's stdout read to the end by a thread; `readline()` hands the lines out in order
+    (blocking like the pipe would, "" at the end)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._lines = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        try:
+            for line in self._stream:
+                self._lines.put(line)
+        except (OSError, ValueError):
+            pass
+        self._lines.put("")
+
+    def readline(self):
+        line = self._lines.get()
+        if line == "":
+            self._lines.put("")     # stays at the end for later readers
+        return line
+
+    def __iter__(self):
+        return iter(self.readline, "")
+
+    def close(self):
+        self._reader.join(timeout=5)
+        self._stream.close()
 
 
 class RunningServer:
@@ -65,9 +99,15 @@ class RunningServer:
             lines.append(line)
             if line.startswith("Started in"):
                 self.banner = "".join(lines)
+                self._drain_output()
                 return self
         self.stop()
         raise RuntimeError("server did not start:\n" + "".join(lines))
+
+    def _drain_output(self):
+        """Keep reading the server's console after the banner (errors are echoed there), so that a
+        full pipe never blocks it; tests read those lines from `process.stdout` as before."""
+        self.process.stdout = ConsoleLines(self.process.stdout)
 
     def stop(self, sig=signal.SIGTERM):
         if self.process is None:
