@@ -16,8 +16,9 @@ Usage:
 
 Common options: --host (127.0.0.1), --port (9443), --no-tls, --cafile FILE, --app (Blynk). They may
 also follow the subcommand. E-mail and password may come from the BLYNK_EMAIL and BLYNK_PASSWORD
-environment variables instead of the command line (which other local users can see). Exit codes: 0 success, 2 refused / failed request / no connection,
-3 the device is not online (`write`).
+environment variables instead of the command line (which other local users can see). Exit codes: 0
+success (a `write` to an offline device is stored and prints `stored; device 1-0 offline`), 2 refused /
+failed request / no connection. `watch` and `sync` print pins the same way: `1-0 V1 42`.
 
 From Python, `AppClient` is a small blocking client: `request()` sends a message and waits for the
 reply carrying the same message id; anything the server pushes meanwhile is kept, in order, in
@@ -33,6 +34,7 @@ import sys
 import time
 import zlib
 
+from blynklite import __version__
 from blynklite.codec.commands import Command, Status, command_name
 from blynklite.codec.frames import APP, ProtocolError, app_decoder
 from blynklite.passwords import password_hash  # noqa: F401 (part of the client API)
@@ -51,6 +53,9 @@ DATA_REPLIES = frozenset((
     Command.GET_PROJECT_BY_CLONE_CODE, Command.CREATE_APP, Command.GET_PROJECT_BY_TOKEN, 77, 78, 80,
 ))
 PIN_LETTERS = {"V": "v", "D": "d", "A": "a"}
+# Messages whose body is `<dash>-<device> <pin write>`: shown as `1-0 V1 42` by `watch` and `sync` alike.
+PIN_COMMANDS = frozenset((Command.HARDWARE, Command.APP_SYNC))
+PIN_WRITES = frozenset(("vw", "dw", "aw"))
 DEFAULT_DASH_NAME = "My Project"
 RECV_SIZE = 65536
 
@@ -239,26 +244,22 @@ def parse_pin(pin):
 
 
 def describe(message):
-    """One readable line for a message from the server (`1-0 vw 1 42` for device writes)."""
+    """One readable line for a message from the server, pins written as `sync` shows them:
+    `1-0 V1 42` for a pin value, `1-0 V1 label=Hi` for a widget property, else the command's name and
+    its fields (`RESPONSE 3 DEVICE_NOT_IN_NETWORK (3)`, `HARDWARE_CONNECTED 1-0`)."""
     command, msg_id, payload = message
     if command == Command.RESPONSE:
         return f"RESPONSE {msg_id} {status_name(payload)}"
     fields = payload.decode("utf-8", "replace").split(SEP)
-    if command == Command.HARDWARE:
-        return " ".join(fields)
-    return " ".join([command_name(command), *fields])
-
-
-def sync_line(message):
-    """`1-0 V13 1` for a stored value, `1-0 V1 label=Hi` for a stored widget property."""
-    command, _, payload = message
-    fields = payload.decode("utf-8", "replace").split(SEP)
     if command == Command.SET_WIDGET_PROPERTY and len(fields) >= 4:
         pin = "V" + fields[1] if fields[1].isdigit() else fields[1]
         return f"{fields[0]} {pin} {fields[2]}={SEP.join(fields[3:])}"
-    if len(fields) >= 3 and len(fields[1]) == 2:
+    if command in PIN_COMMANDS and len(fields) >= 3 and fields[1] in PIN_WRITES:
         return " ".join([fields[0], fields[1][0].upper() + fields[2], *fields[3:]])
-    return describe(message)
+    return " ".join([command_name(command), *fields])
+
+
+sync_line = describe  # the name `sync` used before `watch` shared its notation
 
 
 def _is_reply(message, command, msg_id):
@@ -378,7 +379,10 @@ def cmd_write(args):
         return 0
     target = f"{args.dash}-{args.device}"
     if reply[2] == Status.DEVICE_NOT_IN_NETWORK:
-        raise Failure(f"device {target} is not online: {status_name(reply[2])}", 3)
+        # The server stored the value before it found no device to hand it to (app.md): the device
+        # reads it when it connects and syncs. Not an error.
+        print(f"stored; device {target} offline", flush=True)
+        return 0
     raise Failure(f"write {args.pin} to {target} failed: {status_name(reply[2])}")
 
 
@@ -420,35 +424,63 @@ def cmd_tokens(args):
                   f"{dash.get('name', '')} / {device.get('name', '')}")
 
 
+# One row per subcommand: (name, function, help, example, arguments). An argument is
+# (flags, argparse keywords); help texts give the defaults. A new subcommand is a new row.
+SUBCOMMANDS = (
+    ("new-device", cmd_new_device, "create a device (and the account and a project if needed), print its token",
+     "TOKEN=$(python3 -m blynklite.client --email me@example.com --password secret new-device Kitchen)",
+     ((("name",), dict(help="device name")),
+      (("--dash",), dict(type=int, help="project id (default: the first project, created if there is none)")),
+      (("--board",), dict(default="ESP8266", help="board type shown in the project (default: ESP8266)")))),
+    ("write", cmd_write, "write a value to a device pin; an offline device gets it when it syncs",
+     "python3 -m blynklite.client ... write V1 42        (prints `stored; device 1-0 offline` if it is)",
+     ((("pin",), dict(help="V1, D13, A0 ...")),
+      (("value",), dict(nargs="+", help="one value, or several for a multi-value pin")),
+      (("--dash",), dict(type=int, default=1, help="project id (default: 1)")),
+      (("--device",), dict(type=int, default=0, help="device id (default: 0)")))),
+    ("sync", cmd_sync, "print the stored pin values, one `1-0 V1 42` line each",
+     "python3 -m blynklite.client ... sync --dash 1",
+     ((("--dash",), dict(type=int, default=1, help="project id (default: 1)")),
+      (("--device",), dict(type=int, help="only this device (default: all of the project)")))),
+    ("watch", cmd_watch, "print what the server pushes (`1-0 V5 21.5` for a device write) until Ctrl-C",
+     "python3 -m blynklite.client ... watch --seconds 60",
+     ((("--dash",), dict(type=int, help="only this project (default: all)")),
+      (("--seconds",), dict(type=float, help="stop after N seconds (default: run until Ctrl-C)")))),
+    ("tokens", cmd_tokens, "list devices and tokens: `1-0<TAB>TOKEN<TAB>project / device`",
+     "python3 -m blynklite.client ... tokens", ()),
+)
+
+EPILOG = """\
+examples (e-mail and password may also come from BLYNK_EMAIL and BLYNK_PASSWORD):
+  python3 -m blynklite.client --email me@example.com --password secret new-device Kitchen
+  python3 -m blynklite.client --host 192.168.1.10 --email me@example.com --password secret write V1 42
+  python3 -m blynklite.client --email me@example.com --password secret sync
+  python3 -m blynklite.client --email me@example.com --password secret watch
+
+exit status: 0 done (also a write stored for an offline device), 2 refused, failed or no connection,
+130 interrupted."""
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the examples' line breaks."""
+
+
 def _parser():
-    parser = argparse.ArgumentParser(prog="python3 -m blynklite.client",
-                                     description="Command-line Blynk app client.")
+    parser = argparse.ArgumentParser(prog="python3 -m blynklite.client", epilog=EPILOG,
+                                     formatter_class=_HelpFormatter,
+                                     description="Command-line Blynk app client: talks the app protocol "
+                                                 "to blynklite or a Java Blynk server.")
+    parser.add_argument("--version", action="version", version=f"blynklite client {__version__}")
     _add_common(parser, None)
     commands = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
-    sub = _subcommand(commands, "new-device", cmd_new_device, "create a device, print its token")
-    sub.add_argument("name")
-    sub.add_argument("--dash", type=int, help="project id (default: the first, created if none)")
-    sub.add_argument("--board", default="ESP8266")
-    sub = _subcommand(commands, "write", cmd_write, "write a value to a device pin")
-    sub.add_argument("pin", help="V1, D13, A0 ...")
-    sub.add_argument("value", nargs="+")
-    sub.add_argument("--dash", type=int, default=1)
-    sub.add_argument("--device", type=int, default=0)
-    sub = _subcommand(commands, "sync", cmd_sync, "print the stored pin values")
-    sub.add_argument("--dash", type=int, default=1)
-    sub.add_argument("--device", type=int)
-    sub = _subcommand(commands, "watch", cmd_watch, "print what the server pushes")
-    sub.add_argument("--dash", type=int, help="only this project (default: all)")
-    sub.add_argument("--seconds", type=float, help="stop after N seconds (default: Ctrl-C)")
-    _subcommand(commands, "tokens", cmd_tokens, "list devices and tokens")
+    for name, run, help_text, example, arguments in SUBCOMMANDS:
+        sub = commands.add_parser(name, help=help_text, description=help_text + ".",
+                                  epilog=f"example:\n  {example}", formatter_class=_HelpFormatter)
+        sub.set_defaults(run=run)
+        for flags, options in arguments:
+            sub.add_argument(*flags, **options)
+        _add_common(sub, argparse.SUPPRESS)
     return parser
-
-
-def _subcommand(commands, name, run, help_text):
-    sub = commands.add_parser(name, help=help_text)
-    sub.set_defaults(run=run)
-    _add_common(sub, argparse.SUPPRESS)
-    return sub
 
 
 def _add_common(parser, suppress):
@@ -456,14 +488,19 @@ def _add_common(parser, suppress):
     (without defaults, so that an option given before the subcommand is not overwritten)."""
     def default(value):
         return suppress if suppress is not None else value
-    parser.add_argument("--host", default=default("127.0.0.1"))
-    parser.add_argument("--port", type=int, default=default(9443))
-    parser.add_argument("--no-tls", action="store_true", default=default(False))
-    parser.add_argument("--cafile", default=default(None), help="verify the server with this CA")
-    parser.add_argument("--timeout", type=float, default=default(10.0))
-    parser.add_argument("--email", default=default(os.environ.get("BLYNK_EMAIL")))
-    parser.add_argument("--password", default=default(os.environ.get("BLYNK_PASSWORD")))
-    parser.add_argument("--app", default=default("Blynk"), help="app name (default Blynk)")
+    parser.add_argument("--host", default=default("127.0.0.1"), help="server address (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=default(9443), help="app port, TLS (default: 9443)")
+    parser.add_argument("--no-tls", action="store_true", default=default(False),
+                        help="plain TCP instead of TLS (default: TLS)")
+    parser.add_argument("--cafile", default=default(None),
+                        help="verify the server's certificate with this CA file (default: not verified)")
+    parser.add_argument("--timeout", type=float, default=default(10.0),
+                        help="seconds to wait for each reply (default: 10)")
+    parser.add_argument("--email", default=default(os.environ.get("BLYNK_EMAIL")),
+                        help="account e-mail (default: $BLYNK_EMAIL)")
+    parser.add_argument("--password", default=default(os.environ.get("BLYNK_PASSWORD")),
+                        help="account password (default: $BLYNK_PASSWORD)")
+    parser.add_argument("--app", default=default("Blynk"), help="app name (default: Blynk)")
 
 
 if __name__ == "__main__":

@@ -94,7 +94,9 @@ def test_admin_replies_have_no_wildcard_cors(browser):
 def test_admin_area_is_not_on_the_plain_port(server):
     conn = http.client.HTTPConnection(server.host, server.hw_port, timeout=WAIT)
     conn.request("GET", "/admin/users")
-    assert conn.getresponse().status == 404
+    response = conn.getresponse()       # only a redirect to the TLS port (tests/test_pi_web.py)
+    assert (response.status, response.getheader("Location")) == (302, f"https://127.0.0.1:{server.app_port}/admin")
+    assert response.read() == b""
     conn.close()
 
 

@@ -155,14 +155,16 @@ def test_watch_prints_device_writes(server):
         device.close()
     assert time.monotonic() - started < 2 + CLI_TIMEOUT / 2, "watch --seconds 2 did not stop in time"
     assert watch.returncode == 0, stderr
-    assert "1-0 vw 5 hello" in stdout.splitlines(), stdout
+    assert "1-0 V5 hello" in stdout.splitlines(), stdout      # the notation `sync` prints
 
 
-def test_write_to_an_offline_device_exits_3(server):
+def test_write_to_an_offline_device_is_stored_and_exits_0(server):
     new_device(server)
     result = run(server, "write", "V1", "1")
-    assert result.returncode == 3, (result.stdout, result.stderr)
-    assert result.stdout == "" and "not online" in result.stderr
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert result.stdout == "stored; device 1-0 offline\n" and result.stderr == ""
+    synced = run(server, "sync")
+    assert synced.returncode == 0 and synced.stdout.splitlines() == ["1-0 V1 1"], synced
 
 
 def test_wrong_password_exits_2_with_a_message(server):

@@ -324,13 +324,13 @@ def test_cli_connection_refused_exits_2_with_a_clear_message(capsys):
     assert "connection refused" in capsys.readouterr().err
 
 
-def test_cli_write_to_an_offline_device_exits_3(peer_factory, capsys):
+def test_cli_write_to_an_offline_device_reports_it_stored(peer_factory, capsys):
     peer = peer_factory(scripted({
         Command.LOGIN: lambda i, b: ok(i),
         Command.HARDWARE: lambda i, b: status(i, Status.DEVICE_NOT_IN_NETWORK),
     }))
-    assert run_cli(peer, "write", "V1", "1", "2", "--device", "3") == 3
-    assert "DEVICE_NOT_IN_NETWORK (7)" in capsys.readouterr().err
+    assert run_cli(peer, "write", "V1", "1", "2", "--device", "3") == 0
+    assert capsys.readouterr().out == "stored; device 1-3 offline\n"
     assert peer.received[-1][3] == "1-3\0vw\x001\x001\x002"
 
 
@@ -361,4 +361,4 @@ def test_cli_watch_prints_pushes_until_the_time_is_up(peer_factory, capsys):
     assert run_cli(peer, "watch", "--dash", "1", "--seconds", "0.5") == 0
     assert time.monotonic() - started < 3
     assert capsys.readouterr().out.splitlines() == [
-        "HARDWARE_CONNECTED 1-0", "1-0 vw 1 42", "DEVICE_OFFLINE 1-0"]
+        "HARDWARE_CONNECTED 1-0", "1-0 V1 42", "DEVICE_OFFLINE 1-0"]

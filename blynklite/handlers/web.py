@@ -2,10 +2,18 @@
 
 `handle(request, secure)` returns a Reply; a handler's HttpProblem becomes its reply, and an
 unexpected error a 500 with a log line, never a dropped connection.
+
+On the plain port `/` is a small local page saying what this server is (upstream sends browsers to
+blynk.cc, which knows nothing of a server on a Pi), and the admin path redirects to the TLS port.
 """
+import html
+import os
+import re
 
 from . import history_http, http_api, static_files
 from .http_common import HttpProblem, Reply, Router, not_found, redirect, server_error
+from .static_files import STATIC_ROOT
+from .. import __version__
 from ..logger import get_logger
 
 log = get_logger("blynklite.http")
@@ -14,6 +22,9 @@ BLYNK_SITE = "https://www.blynk.cc"
 PREFLIGHT_HEADERS = (("Access-Control-Allow-Methods", "GET, PUT, POST, OPTIONS"),
                      ("Access-Control-Allow-Headers", "Content-Type"),
                      ("Access-Control-Max-Age", "86400"))
+LANDING_PAGE = "landing.html"
+# A Host header is used in links only when it is a plain name or address with an optional port.
+_HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
 
 
 class PublicWeb:
@@ -29,7 +40,9 @@ class PublicWeb:
     def handle(self, request, secure):
         path = request.path
         if path == "/":
-            return self.root_redirect(secure)
+            return self.root_redirect(secure) if secure else landing_page(self.server, request)
+        if not secure and is_admin_path(path, self.server.config["admin.rootPath"]):
+            return Reply(302, headers=[("Location", admin_url(self.server, request))])
         if request.method == "OPTIONS":
             return Reply(200, headers=PREFLIGHT_HEADERS)
         method = "GET" if request.method == "HEAD" else request.method
@@ -52,6 +65,32 @@ class PublicWeb:
         if secure and config["region"] == "local":
             return redirect(config["admin.rootPath"])
         return redirect(BLYNK_SITE)
+
+
+def is_admin_path(path, admin_root):
+    return path == admin_root or path.startswith(admin_root.rstrip("/") + "/")
+
+
+def request_host(server, request):
+    """The host name the browser used (without its port), else server.host or the detected address."""
+    match = _HOST.fullmatch(request.header("host") or "")
+    return match.group(1) if match else server.public_host()
+
+
+def admin_url(server, request):
+    config = server.config
+    return f"https://{request_host(server, request)}:{config['https.port']}{config['admin.rootPath']}"
+
+
+def landing_page(server, request):
+    with open(os.path.join(STATIC_ROOT, LANDING_PAGE), encoding="utf-8") as f:
+        page = f.read()
+    values = {"version": __version__, "host": request_host(server, request),
+              "admin_url": admin_url(server, request),
+              "http_port": server.config["http.port"], "https_port": server.config["https.port"]}
+    for name, value in values.items():
+        page = page.replace("{{" + name + "}}", html.escape(str(value)))
+    return Reply(200, page.encode("utf-8"), "text/html;charset=utf-8", [("Cache-Control", "no-store")])
 
 
 def acme_challenge(server, request, path):
