@@ -1,0 +1,1 @@
+"""Where the server keeps its data: profile files, backups of the data folder."""
