@@ -26,12 +26,13 @@ PASSWORD = "automation-test-pass"
 class InProcessServer:
     host = "127.0.0.1"
 
-    def __init__(self, workdir, wall=None, **properties):
+    def __init__(self, workdir, wall=None, mail=None, **properties):
         from blynklite.certs import server_tls
         from blynklite.config import load_config
         from blynklite.logger import get_logger
         from blynklite.server import Server
         self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         self.hw_port, self.app_port, self.hw_ssl_port = free_ports(3)
         props = {"http.port": self.hw_port, "https.port": self.app_port, "hardware.ssl.port": self.hw_ssl_port,
                  "hardware.mqtt.port": 0, "listen.address": "127.0.0.1", "server.host": "127.0.0.1",
@@ -39,7 +40,11 @@ class InProcessServer:
         props.update({k.replace("_", "."): v for k, v in properties.items()})
         path = workdir / "server.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
-        config = load_config(["-serverConfig", str(path)])
+        args = ["-serverConfig", str(path)]
+        if mail is not None:
+            (workdir / "mail.properties").write_text("".join(f"{k}={v}\n" for k, v in mail.items()))
+            args += ["-mailConfig", str(workdir / "mail.properties")]
+        config = load_config(args)
         (workdir / "data").mkdir(parents=True, exist_ok=True)
         tls = server_tls(config, str(workdir / "data"), get_logger("blynklite"))
         self.clock = SteppedClock(wall=wall)
