@@ -1,13 +1,16 @@
 """App commands on history (spec/app.md §4.13, storage.md §5.4, §6): GET_ENHANCED_GRAPH_DATA (60),
-DELETE_ENHANCED_GRAPH_DATA (61), EXPORT_GRAPH_DATA (28) and DELETE_DEVICE_DATA (76).
+DELETE_ENHANCED_GRAPH_DATA (61), EXPORT_GRAPH_DATA (28), DELETE_DEVICE_DATA (76) and the Report widget's
+CREATE/UPDATE/DELETE/EXPORT_REPORT (77-80).
 
 Every file access runs on the worker pool; the reply comes back on the reactor thread, and is dropped
 when the app has gone meanwhile. Upstream's statuses: ILLEGAL_COMMAND for a bad body or widget, NO_DATA
 when nothing was recorded, SERVER_ERROR when a read failed, NOTIFICATION_ERROR when the mail failed.
 """
+import json
+
 from ..codec.body import parse_int
-from ..codec.commands import Command, Status, illegal_command
-from ..history import export, files, graph
+from ..codec.commands import Command, Status, illegal_body, illegal_command
+from ..history import export, files, graph, reports
 from ..history.periods import PERIODS
 from ..history.recorder import CHART, find_widget, target_devices
 from ..logger import get_logger
@@ -218,3 +221,130 @@ HANDLERS = {
     Command.DELETE_DEVICE_DATA: delete_device_data,
     Command.EXPORT_GRAPH_DATA: export_graph_data,
 }
+
+
+# -- 77-80: the Report widget ----------------------------------------------------------------------
+CREATE_REPORT, UPDATE_REPORT, DELETE_REPORT, EXPORT_REPORT = 77, 78, 79, 80   # spec/commands.md
+
+
+def _report_widget(session, text):
+    dash_part, sep, rest = text.partition("\0")
+    if not sep or not rest:
+        raise illegal_command("Wrong income message format.")
+    dash = _dashboard(session, parse_int(dash_part))
+    widget = dash.widget_of_type("REPORT")
+    if widget is None:
+        raise illegal_command("Project has no reporting widget.")
+    return dash, widget, rest
+
+
+def _parse_report(text):
+    try:
+        report = json.loads(text)
+    except ValueError:
+        raise illegal_body("Error parsing report.") from None
+    if not isinstance(report, dict) or not isinstance(report.get("id"), int):
+        raise illegal_body("Error parsing report.")
+    return report
+
+
+def _arm(session, dash, report):
+    """Set nextReportAt and (re)schedule a periodic report; ILLEGAL_COMMAND_BODY once expired."""
+    scheduler = session.server.history.reports
+    scheduler.cancel(session.user, dash.id, report["id"])
+    if not reports.is_periodic(report):
+        return
+    when = reports.next_run(report, session.server.reactor.wall_ms)
+    if when is None:
+        raise illegal_body("Report is expired.")
+    report["nextReportAt"] = when
+    if report.get("isActive"):
+        scheduler.schedule(session.user, dash.id, report)
+
+
+def _saved(session, dash, msg_id, command, report):
+    dash.updated_at = session.server.reactor.wall_ms
+    session.server.hub.mark_dirty(session.user)
+    session.send(command, msg_id, json.dumps(report, separators=(",", ":")))
+
+
+def create_report(session, msg_id, text):
+    dash, widget, body = _report_widget(session, text)
+    existing = widget.get("reports") or []
+    if len(existing) >= reports.REPORTS_PER_WIDGET:
+        raise illegal_command("User reached reports limit.")
+    report = _parse_report(body)
+    if any(r.get("id") == report["id"] for r in existing if isinstance(r, dict)):
+        raise illegal_command("Report with passed id already exists.")
+    user = session.user
+    if user.energy < reports.REPORT_PRICE:
+        session.respond(msg_id, Status.ENERGY_LIMIT)
+        return
+    if not reports.is_valid(report):
+        raise illegal_command("Report is not valid.")
+    _arm(session, dash, report)
+    user.energy -= reports.REPORT_PRICE
+    widget["reports"] = existing + [report]
+    dash.widgets_changed()          # the report's pins are logged from now on
+    _saved(session, dash, msg_id, CREATE_REPORT, report)
+
+
+def update_report(session, msg_id, text):
+    dash, widget, body = _report_widget(session, text)
+    report = _parse_report(body)
+    existing = widget.get("reports") or []
+    index = next((i for i, r in enumerate(existing) if isinstance(r, dict) and r.get("id") == report["id"]), None)
+    if index is None:
+        raise illegal_command("Cannot find report with provided id.")
+    if not reports.is_valid(report):
+        raise illegal_command("Report is not valid.")
+    _arm(session, dash, report)
+    existing[index] = report
+    dash.widgets_changed()
+    _saved(session, dash, msg_id, UPDATE_REPORT, report)
+
+
+def delete_report(session, msg_id, text):
+    dash, widget, body = _report_widget(session, text)
+    report_id = parse_int(body)
+    existing = widget.get("reports") or []
+    index = next((i for i, r in enumerate(existing) if isinstance(r, dict) and r.get("id") == report_id), None)
+    if index is None:
+        raise illegal_command("Cannot find report with provided id.")
+    session.server.history.reports.cancel(session.user, dash.id, report_id)
+    session.user.energy += reports.REPORT_PRICE
+    del existing[index]
+    dash.widgets_changed()
+    dash.updated_at = session.server.reactor.wall_ms
+    session.server.hub.mark_dirty(session.user)
+    session.ok(msg_id)
+
+
+def export_report(session, msg_id, text):
+    dash, widget, body = _report_widget(session, text)
+    report_id = parse_int(body)
+    report = next((r for r in widget.get("reports") or () if isinstance(r, dict) and r.get("id") == report_id), None)
+    if report is None:
+        raise illegal_command("Cannot find report with passed id.")
+    if not reports.is_valid(report):
+        raise illegal_command("Report is not valid.")
+    if (report.get("lastReportAt") or 0) + reports.EXPORT_RUN_DELAY_MS > session.server.reactor.wall_ms:
+        session.respond(msg_id, Status.QUOTA_LIMIT)
+        return
+
+    def done(result):
+        if session.conn.closed:
+            return
+        if result == "ERROR":
+            session.respond(msg_id, Status.ILLEGAL_COMMAND)
+        else:
+            session.send(EXPORT_REPORT, msg_id, json.dumps(report, separators=(",", ":")))
+    session.server.history.reports.run(session.user, dash.id, report, on_done=done)
+
+
+HANDLERS.update({
+    CREATE_REPORT: create_report,
+    UPDATE_REPORT: update_report,
+    DELETE_REPORT: delete_report,
+    EXPORT_REPORT: export_report,
+})

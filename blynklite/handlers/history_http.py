@@ -19,6 +19,7 @@ from ..logger import get_logger
 log = get_logger("blynklite.http")
 
 GZIP_TYPE = "application/x-gzip"
+ZIP_TYPE = "application/zip"        # Report widget archives
 MAX_SHEET_PINS = 16     # columns in one spreadsheet export; more is a mistake, not a use
 
 
@@ -86,12 +87,14 @@ def _export_failed(error):
 
 
 def get_export_file(server, request, name):
-    """An export file by name (`/<name>.gz` as upstream links it, or `/csv/<name>`)."""
+    """An export file by name (`/<name>.gz` or a report's `/<name>.zip` as upstream links them, or
+    `/csv/<name>`)."""
     name = export.safe_name(name)
     if name is None:
         return not_found()
     return Later(server, _read, (os.path.join(export.EXPORT_FOLDER, name),),
-                 lambda data: Reply(200, data, GZIP_TYPE) if data is not None else not_found(),
+                 lambda data: Reply(200, data, ZIP_TYPE if name.endswith(".zip") else GZIP_TYPE)
+                 if data is not None else not_found(),
                  lambda error: server_error("Error reading the file."))
 
 

@@ -53,7 +53,7 @@ def export_name(email, dash_id, device_id, pin_type, pin, now_ms):
 
 def safe_name(name):
     """The export file a URL names, or None when the name could leave the export folder."""
-    if not name or "/" in name or "\\" in name or name.startswith(".") or not name.endswith(".gz"):
+    if not name or "/" in name or "\\" in name or name.startswith(".") or not name.endswith((".gz", ".zip")):
         return None
     return name
 
@@ -100,7 +100,7 @@ def clean_exports(folder, max_age_ms, now_ms):
     for name in names:
         path = os.path.join(folder, name)
         try:
-            if name.endswith(".gz") and now_ms - os.path.getmtime(path) * 1000 > max_age_ms:
+            if name.endswith((".gz", ".zip")) and now_ms - os.path.getmtime(path) * 1000 > max_age_ms:
                 os.remove(path)
                 removed += 1
         except OSError:

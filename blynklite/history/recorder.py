@@ -44,6 +44,8 @@ class History:
         self.streams = {}           # (email, app, dash_id, device_id, pin_type, pin) → Stream
         self.stamp = None           # a write's own timestamp (HTTP extra/pin), else reactor.wall_ms
         self.database = None        # storage/postgres.py Database when enable.db
+        from .reports import ReportScheduler
+        self.reports = ReportScheduler(server)
         self._waiting = {}          # path → [(value, ts)] not yet appended
         self._waiting_count = 0
         self._writing = False
@@ -59,6 +61,7 @@ class History:
         self.server.watchers.add_provider(self.pins_of)
         if self.database is not None and self.database.raw_enabled:
             self.server.watchers.watch_every_write(self._raw_write)
+        self.reports.start()
         delay = (MINUTE_MS - self.reactor.wall_ms % MINUTE_MS) / 1000.0
         self.reactor.call_later(delay, self._start_minute_job)
         self.reactor.call_later(TRUNCATE_FIRST, self._every, TRUNCATE_PERIOD, self.truncate)
