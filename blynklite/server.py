@@ -288,6 +288,8 @@ class Server:
         self.hub.close_all(user, "account deleted")
         self.hub.remove_user(user)
         self._saving.discard(user)
+        if self.history is not None:
+            self.history.user_deleted(user)
         try:
             self.store.move_to_deleted(user.email, user.app_name)
         except OSError as error:

@@ -219,3 +219,27 @@ def test_delete_graph_data_and_device_data_remove_the_files(stepped):
     finally:
         device.close()
         app.close()
+
+
+def test_deleting_a_device_or_a_dashboard_deletes_its_history(stepped):
+    app, tokens = open_project(stepped, [chart(7, (0, 5, "AVG")), chart(9, (1, 5, "AVG"))], devices=2)
+    devices = [Device(stepped.host, stepped.hw_port, t) for t in tokens]
+    folder = stepped.data_dir / "data" / "hist@example.com"
+    try:
+        for device in devices:
+            device.write(5, "1")
+        time.sleep(0.2)
+        stepped.jump(61)
+        assert sorted(p.name for p in folder.iterdir()) == ["history_1-0_v5_minute.bin", "history_1-1_v5_minute.bin"]
+        app.close()
+        app = login(stepped)
+        assert app.request(Command.DELETE_DEVICE, "1\x001")[2] == Status.OK
+        stepped.settle()
+        assert [p.name for p in folder.iterdir()] == ["history_1-0_v5_minute.bin"]
+        assert app.request(Command.DELETE_DASH, "1")[2] == Status.OK
+        stepped.settle()
+        assert list(folder.iterdir()) == []
+    finally:
+        for device in devices:
+            device.close()
+        app.close()

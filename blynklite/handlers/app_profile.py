@@ -145,6 +145,7 @@ def delete_dash(session, msg_id, text):
     _touch(session)
     session.ok(msg_id)
     server.hub.close_hardware(user, dash.id)
+    server.history.dashboard_deleted(user, dash)
 
 
 # -- widgets -----------------------------------------------------------------------------------------
@@ -326,6 +327,7 @@ def delete_device(session, msg_id, text):
     _touch(session, dash)
     session.ok(msg_id)
     session.server.hub.close_hardware(user, dash.id, device.id)
+    session.server.history.device_deleted(user, dash.id, device.id)
 
 
 def get_devices(session, msg_id, text):

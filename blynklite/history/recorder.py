@@ -243,6 +243,7 @@ class History:
 
     def dashboard_deleted(self, user, dash):
         self.forget(user, dash.id)
+        self.reports.forget(user, dash.id)
         self.delete_files(user, [files.device_prefix(dash.id, d.id) for d in dash.devices]
                           + [f"history_{dash.id}-"])
 
@@ -252,6 +253,7 @@ class History:
 
     def user_deleted(self, user):
         self.forget(user)
+        self.reports.forget(user)
         self.server.workers.submit(files.delete_folder, self.user_folder(user))
 
     # -- retention --------------------------------------------------------------------------------

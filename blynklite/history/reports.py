@@ -195,6 +195,12 @@ class ReportScheduler:
         if timer is not None:
             timer.cancel()
 
+    def forget(self, user, dash_id=None):
+        """Cancel the timers of an account (or of one of its dashboards) that was deleted."""
+        for key in [k for k in self.timers if k[:2] == (user.email, user.app_name)
+                    and (dash_id is None or k[2] == dash_id)]:
+            self.timers.pop(key).cancel()
+
     def _fire(self, user, dash_id, report):
         self.timers.pop((user.email, user.app_name, dash_id, report.get("id")), None)
         self.run(user, dash_id, report)
