@@ -53,6 +53,7 @@ class Server:
         self._admin = None
         self._notifier = None
         self.ota = None   # handlers/ota.OtaUpdates, made by the first OTA request
+        self.acme = None  # tls/acme.LetsEncrypt when automatic certificates are on
         self.history = None   # history/recorder.History, started by listen()
 
     # -- start and stop ---------------------------------------------------------------------------
@@ -72,6 +73,8 @@ class Server:
         if self.config["hardware.mqtt.port"]:
             from .sessions import mqtt
             self.listeners.append(mqtt.open_listener(self, address, self.config["hardware.mqtt.port"]))
+        from .tls import acme
+        self.acme = acme.start(self)
         self.reactor.call_every(IDLE_SWEEP_PERIOD, self.close_idle_connections)
         self.automation.start()
         self.reactor.call_every(self.config["profile.save.worker.period"] / 1000, self.save_changed)
