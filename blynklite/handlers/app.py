@@ -302,6 +302,9 @@ TOKEN_MAIL_FOOTER = ("\n\nHappy Blynking!\n-\nGetting Started Guide -> https://w
 def email_tokens(session, msg_id, text):
     """EMAIL (13) from the app: the device token(s) of a project to the account (spec/app.md §4.8)."""
     parts = split(text)
+    if parts[0] == "template":
+        app_tiles.template_email(session, msg_id, parts)
+        return
     dash = dashboard_or_fail(session, parse_int(parts[0]))
     project = dash.name or "New Project"
     if len(parts) > 1:

@@ -9,11 +9,14 @@ Invariant: after every change the `tiles` list holds exactly one tile per (templ
 template's `deviceIds`), keeping the value a tile already had for the same device and pin.
 """
 from ..codec.body import split
-from ..codec.commands import illegal_body, illegal_command, not_allowed
+from ..codec.commands import Status, illegal_body, illegal_command, not_allowed
 from ..model import widgets as W
 from . import app_profile
 
 TEMPLATE_ID_PREFIX = "TMPL"     # upstream names a template without templateId "TMPL<id>"
+TEMPLATE_MAIL_SUBJECT = "Template ID for {name}"
+TEMPLATE_MAIL_BODY = ("<html><body><p>Template <b>{name}</b></p><p>Template ID: <b>{template_id}</b></p>"
+                      "<p>Put it in your device's firmware as BLYNK_TEMPLATE_ID.</p></body></html>")
 
 
 def parse_long(text):
@@ -155,6 +158,20 @@ def delete_tile_template(session, msg_id, text):
     tiles["tiles"] = [t for t in tiles["tiles"] if not (isinstance(t, dict) and t.get("templateId") == template_id)]
     _changed(session, dash)
     session.ok(msg_id)
+
+
+def template_email(session, msg_id, parts):
+    """EMAIL `template\\0dashId\\0tilesId\\0templateId`: a template's id, mailed to the account."""
+    if len(parts) < 4:
+        raise illegal_command("template mail needs dash id, widget id and template id")
+    dash = _dash(session, parts[1])
+    tiles = tiles_widget(dash, parse_long(parts[2]))
+    template = tiles["templates"][template_index(tiles, parse_long(parts[3]))]
+    name = template.get("name") or ""
+    body = TEMPLATE_MAIL_BODY.format(name=name, template_id=template.get("templateId") or "")
+    session.server.notifier.mail(session.user.email, TEMPLATE_MAIL_SUBJECT.format(name=name), body, True,
+                                 lambda error: session.respond(
+                                     msg_id, Status.OK if error is None else Status.NOTIFICATION_ERROR))
 
 
 # -- widgets inside a template: the 4-field CREATE_WIDGET, and UPDATE/DELETE_WIDGET finding them ---

@@ -10,6 +10,7 @@ def hardware_all(user, dash, device_id):
         if W.kind(widget) in W.NO_HARDWARE_SYNC or W.target_of(widget) != device_id:
             continue
         bodies += [f"{op}\0{pin}\0{value}" for op, pin, value in W.sync_values(widget, dash.memory, True)]
+    bodies += [f"{op}\0{pin}\0{value}" for target, op, pin, value in _tile_values(dash) if target == device_id]
     for _, pin_part, value in pins.stored_entries(user, dash.id, device_id):
         if "-" not in pin_part:
             bodies += _stored_bodies(pin_part, value)
@@ -71,4 +72,13 @@ def app_sync_messages(user, dash, target_id=None):
             continue
         for op, pin, value in W.sync_values(widget, dash.memory, False):
             out.append((Command.APP_SYNC, f"{dash.id}-{target}\0{op}\0{pin}\0{value}"))
+    for target, op, pin, value in _tile_values(dash):
+        if target_id is None or target == target_id:
+            out.append((Command.APP_SYNC, f"{dash.id}-{target}\0{op}\0{pin}\0{value}"))
     return out
+
+
+def _tile_values(dash):
+    """(device id, op, pin, value) of every Device Tiles tile that holds a value."""
+    return [(device_id, W.body_letter(s) + "w", s["pin"], s["value"])
+            for widget in dash.widgets for device_id, s in W.tile_streams(widget) if s.get("value") is not None]

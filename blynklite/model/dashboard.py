@@ -101,7 +101,9 @@ class DashBoard:
         if found is None:
             found = index[key] = [
                 (w, s) for w in self.widgets if W.target_of(w) == device_id
-                for s in W.streams(w) if W.stream_matches(s, pin_type, pin)]
+                for s in W.streams(w) if W.stream_matches(s, pin_type, pin)] + [
+                (w, s) for w in self.widgets for tile_device, s in W.tile_streams(w)
+                if tile_device == device_id and W.tile_matches(s, pin_type, pin)]
         return found
 
     def pin_modes(self, device_id):

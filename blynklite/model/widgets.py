@@ -7,6 +7,7 @@ widgets take a written value, and what they replay on sync.
 import collections
 
 from ..codec.body import PIN_LETTERS
+from . import table
 
 # type → (energy price, pin mode contributed to `pm`) — spec/app.md §6
 _TABLE = {
@@ -99,6 +100,13 @@ def body_letter(stream):
 REMEMBERED = {"TERMINAL": TERMINAL_LINES, "MAP": 25, "LCD": 6}
 
 
+def configure_memory(terminal_lines, map_points, lcd_lines, table_rows):
+    """Pool sizes from server.properties: `terminal/map/lcd.strings.pool.size`, `table.rows.pool.size`
+    (upstream ignores the LCD key and always keeps 6; we honour it)."""
+    REMEMBERED.update(TERMINAL=max(1, terminal_lines), MAP=max(1, map_points), LCD=max(1, lcd_lines))
+    table.TableRows.pool_size = max(1, table_rows)
+
+
 class WidgetMemory:
     """Transient per-widget memory (Terminal lines, Map points, advanced-LCD lines), never
     persisted, as upstream."""
@@ -131,6 +139,8 @@ def store_value(widget, stream, value, memory):
         memory.remember(widget, value)
     elif kind(widget) == "PLAYER" and value in ("play", "stop"):
         widget["isOnPlay"] = value == "play"
+    elif kind(widget) == "TABLE":
+        table.apply(widget, value)       # the row model (model/table.py)
     stream["value"] = value
 
 
@@ -139,6 +149,11 @@ def sync_values(widget, memory, for_hardware):
     wtype = kind(widget)
     if remembers(widget):
         return _remembered(widget, memory, for_hardware)
+    if wtype == "TABLE":      # every row in one `vm` message to apps; nothing to the device (upstream)
+        rows = table.sync_fields(widget)
+        if for_hardware or not rows or not is_valid_stream(widget):
+            return []
+        return [(PIN_LETTERS[widget["pinType"]] + "m", widget["pin"], rows)]
     if wtype in MULTI_PIN and not is_split(widget):
         pins = streams(widget)
         if pins and is_valid_stream(pins[0]) and pins[0].get("value") is not None:
@@ -160,6 +175,19 @@ def _remembered(widget, memory, for_hardware):
     if for_hardware:
         return [(body_letter(stream) + "w", stream["pin"], values[-1])]
     return [(PIN_LETTERS[stream["pinType"]] + "m", stream["pin"], "\0".join(values))]
+
+
+def tile_streams(widget):
+    """(device id, data stream) of every tile of a Device Tiles widget whose stream is valid."""
+    if kind(widget) != "DEVICE_TILES":
+        return []
+    return [(tile.get("deviceId", 0), tile["pin"]) for tile in widget.get("tiles") or ()
+            if isinstance(tile, dict) and isinstance(tile.get("pin"), dict) and is_valid_stream(tile["pin"])]
+
+
+def tile_matches(stream, pin_type, pin):
+    """A tile takes a value written to exactly its pin and pin type (upstream's DataStream.isSame)."""
+    return stream.get("pin") == pin and stream.get("pinType") == pin_type
 
 
 def is_split(widget):
