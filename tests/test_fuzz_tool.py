@@ -40,19 +40,36 @@ def figure(output, name):
     return match.group(1).strip()
 
 
+# Codecs the tiny run must find clean. "json text" is left out while its known fault stands: see
+# test_json_text_refuses_any_input_with_value_error below.
+CLEAN_CODECS = ("hardware frames", "app frames", "app websocket", "bodies", "http", "websocket", "sniffer",
+                "mqtt")
+
+
 def test_a_tiny_codec_run_tries_every_codec_and_finds_nothing_unexpected():
-    code, output = run_tool("--only", "codecs", "--inputs", "2000", "--seed", "7")
+    code, output = run_tool("--only", "codecs", "--inputs", "2000", "--seed", "7", "--codecs", ",".join(CLEAN_CODECS))
     assert code == 0, output
     assert figure(output, "codec inputs in all") == "2,000"
-    for name in ("hardware frames", "app frames", "app websocket", "bodies", "http", "websocket", "sniffer"):
+    for name in CLEAN_CODECS:
         assert int(figure(output, f"codec {name}:").split(";")[0].replace(",", "")) > 0, name
     assert figure(output, "codec unexpected exceptions") == "0"
     assert figure(output, "codec chunking disagreements") == "0"
     assert "seed 7" in output
 
 
-def test_a_tiny_live_run_keeps_the_bystander_whole():
-    code, output = run_tool("--only", "live", "--seconds", "6", "--connections", "2", "--seed", "11")
+@pytest.mark.xfail(strict=True, reason="json_text.loads raises RecursionError for JSON nested over ~1000 "
+                   "levels (fuzz finding for issue 8); when it is fixed, drop this mark and CLEAN_CODECS")
+def test_json_text_refuses_any_input_with_value_error():
+    code, output = run_tool("--only", "codecs", "--inputs", "3000", "--seed", "7", "--codecs", "json text")
+    assert code == 0 and figure(output, "codec unexpected exceptions") == "0", output
+
+
+def test_a_tiny_live_run_keeps_the_bystander_whole(tmp_path):
+    """What a short run can promise every time: the bystander loses nothing and stays connected, the
+    server stays up, the tool itself has no errors. (Tracebacks and the exit status are figures the
+    tool reports; what a short random run finds varies.)"""
+    code, output = run_tool("--only", "live", "--seconds", "6", "--connections", "2", "--seed", "11",
+                            "--workdir", str(tmp_path / "server"))
     assert int(figure(output, "live inputs").replace(",", "")) > 0, output
     for direction in ("device->app", "app->device"):
         sent, delivered = figure(output, f"bystander {direction}: sent").split(" / ")
@@ -60,8 +77,8 @@ def test_a_tiny_live_run_keeps_the_bystander_whole():
         assert figure(output, f"bystander {direction}: lost") == "0"
     assert figure(output, "bystander disconnects") == "0"
     assert figure(output, "server up at the end") == "True"
-    assert figure(output, "server log tracebacks") == "0"
     assert figure(output, "live tool errors") == "0"
+    assert re.search(r"server log tracebacks \| \d+ \|", output)
 
 
 def test_the_same_seed_replays_the_codec_phase():
@@ -90,7 +107,7 @@ def test_the_harness_counts_foreign_exceptions_and_chunking_disagreements_with_t
     assert tried == 500
     assert findings.counts["unexpected exceptions"] > 0
     assert "KeyError" in findings.examples["unexpected exceptions"][0]
-    assert "input 14" in findings.examples["unexpected exceptions"][0]      # the input, as hex
+    assert "input b'\\x14" in findings.examples["unexpected exceptions"][0]     # the input, replayable
     assert findings.counts["chunking disagreements"] > 0
 
 
