@@ -104,7 +104,10 @@ def setup_logging(config):
     if os.path.isdir(path):
         raise StartupError(f"log file {path} is a folder: remove it, or {LOG_FOLDER_HINT}")
     from .logfile import DailyLogFile
-    configure(DailyLogFile(path), level, echo_level=ECHO_LEVEL)
+    megabyte = 1024 * 1024
+    log_file = DailyLogFile(path, max_bytes=config["log.file.max.size"] * megabyte,
+                            total_bytes=config["log.total.max.size"] * megabyte)
+    configure(log_file, level, echo_level=ECHO_LEVEL)
     return path
 
 

@@ -53,6 +53,8 @@ DEFAULTS: dict[str, bool | int | str] = {
     "logs.folder": "./logs",
     "log.level": "info",
     "log.console": False,  # blynklite: log lines to stderr (the journal) instead of logs.folder
+    "log.file.max.size": 10,  # blynklite: MB; blynk.log is moved aside when it reaches this
+    "log.total.max.size": 100,  # blynklite: MB that all moved-aside log files may take together
     "async.logger.ring.buffer.size": 2048,
     "profile.save.worker.period": 60000,  # ms
     "stats.print.worker.period": 60000,  # ms
@@ -81,6 +83,12 @@ DEFAULTS: dict[str, bool | int | str] = {
     "hard.socket.idle.timeout": 10,  # seconds (x 2.3 for devices)
     "app.socket.idle.timeout": 300,  # seconds
     "hourly.registrations.limit": 1000,
+    "registration.limit.per.ip.hourly": 5,  # blynklite: registrations per source address an hour
+    "login.failure.limit.per.ip": 10,  # blynklite: failed app logins from one address, then blocked
+    "login.failure.limit.per.account": 5,  # blynklite: failed app logins for one account, then blocked
+    "hardware.login.failure.limit.per.ip": 30,  # blynklite: bad device tokens from one address
+    "login.block.seconds": 60,  # blynklite: first block; doubles with each further failure
+    "login.block.max.seconds": 3600,  # blynklite: longest block; records are forgotten after this
     "terminal.strings.pool.size": 25,
     "map.strings.pool.size": 25,
     "lcd.strings.pool.size": 6,

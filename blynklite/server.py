@@ -17,6 +17,7 @@ from .handlers import pins
 from .model.watchers import PinWatchers, index_key
 from .net.connection import Connection
 from .net.listener import Listener
+from .sessions import login_guard
 from .net.reactor import Reactor
 from .net.workers import WorkerPool
 from .sniffer_protocol import Sniffer
@@ -37,6 +38,7 @@ class Server:
         self.reactor = Reactor(clock)
         self.hub = Hub(config)
         self.watchers = PinWatchers(self.hub)   # who watches a pin write (model/watchers.py)
+        self.login_guard = login_guard.LoginGuard(config, self.reactor)
         self.automation = Automation(self)      # timers, Eventor, webhooks, reading widgets
         self.store = ProfileStore(data_folder)
         self.workers = WorkerPool(self.reactor, config["blocking.processor.thread.pool.limit"],
@@ -82,6 +84,7 @@ class Server:
         from .history.recorder import History
         self.history = History(self)
         self.history.start()
+        self.reactor.call_every(login_guard.LOG_INTERVAL, self.login_guard.sweep)
 
     def shutdown(self):
         for listener in self.listeners:

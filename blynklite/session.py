@@ -14,6 +14,10 @@ from .logger import get_logger
 log = get_logger("blynklite.session")
 
 QUOTA_WARNING_INTERVAL = 60.0
+# The quota is a one-minute average, which lets a burst through until the average catches up; within
+# one second a connection may send at most this many times the quota, and in its first second, with
+# no average yet, only the quota itself (else a new connection per second would never be limited).
+QUOTA_BURST_FACTOR = 10
 _ALPHA = 1 - math.exp(-1 / 60)   # the one-minute EWMA, ticked every second
 
 
@@ -46,8 +50,8 @@ class RateMeter:
 
 
 class BinarySession:
-    __slots__ = ("server", "conn", "decoder", "framing", "meter", "quota_limit", "_quota_warned_at",
-                 "stats")
+    __slots__ = ("server", "conn", "decoder", "framing", "meter", "quota_limit", "burst_cap",
+                 "_quota_warned_at", "stats")
     handlers = {}
 
     def __init__(self, server, conn, decoder, framing):
@@ -57,6 +61,7 @@ class BinarySession:
         self.framing = framing
         self.meter = RateMeter(server.reactor.now)
         self.quota_limit = server.config["user.message.quota.limit"]
+        self.burst_cap = self.quota_limit
         self._quota_warned_at = -QUOTA_WARNING_INTERVAL
         self.stats = server.stats
 
@@ -70,7 +75,8 @@ class BinarySession:
                 if conn.closed:
                     return
                 # Inline fast case of the quota check: within the current second and under the limit.
-                if meter.rate > self.quota_limit or self.server.reactor.now >= meter.next_tick:
+                if meter.count >= self.burst_cap or meter.rate > self.quota_limit or \
+                        self.server.reactor.now >= meter.next_tick:
                     if self._over_quota(msg_id):
                         continue
                 else:
@@ -84,7 +90,10 @@ class BinarySession:
     def _over_quota(self, msg_id):
         meter = self.meter
         now = self.server.reactor.now
-        if meter.current(now) > self.quota_limit:
+        rate = meter.current(now)
+        if meter.started:
+            self.burst_cap = self.quota_limit * QUOTA_BURST_FACTOR
+        if rate > self.quota_limit or meter.count >= self.burst_cap:
             if now - self._quota_warned_at >= QUOTA_WARNING_INTERVAL:
                 self._quota_warned_at = now
                 log.warning("%s exceeds %s messages/s; dropping", self.describe(), self.quota_limit)
@@ -131,6 +140,11 @@ class BinarySession:
 
     def close(self, reason=None):
         self.conn.close(reason)
+
+    def refuse(self, msg_id, status, reason):
+        """A refused login or registration: the status, then the connection is closed."""
+        self.respond(msg_id, status)
+        self.close(reason)
 
     def describe(self):
         return f"{self.conn.peer[0]}"

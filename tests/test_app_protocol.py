@@ -296,11 +296,14 @@ def test_register_does_not_log_in_but_login_on_the_same_connection_does(server):
 
 
 def test_login_statuses(server):
+    """A failed login is answered and then closed (tests/test_login_guard.py); upstream keeps it open."""
     with connect(server) as client:
         assert status(client, LOGIN, "nobody@blynk.cc", password_hash("x", "nobody@blynk.cc")) == \
             USER_NOT_REGISTERED
+    with connect(server) as client:
         assert status(client, REGISTER, EMAIL, password_hash(PASSWORD, EMAIL), "Blynk") == OK
         assert status(client, LOGIN, EMAIL, password_hash("wrong", EMAIL)) == USER_NOT_AUTHENTICATED
+    with connect(server) as client:
         assert status(client, LOGIN, EMAIL + "-no-second-field") == ILLEGAL_COMMAND
         assert status(client, LOGIN, EMAIL, password_hash(PASSWORD, EMAIL)) == OK
 

@@ -23,6 +23,7 @@ SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP, DISCONNECT = 8, 9, 
 ACCEPTED = 0
 REFUSED_PROTOCOL_VERSION = 1
 REFUSED_BAD_USER_NAME_OR_PASSWORD = 4
+REFUSED_NOT_AUTHORIZED = 5
 
 # Upstream uses Netty's MqttDecoder with its default limit, 8092 bytes per packet; a Blynk body
 # is a pin write, so anything larger is not a device talking to us.

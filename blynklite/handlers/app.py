@@ -10,6 +10,8 @@ from ..codec.body import parse_int, parse_target, split
 from ..codec.commands import Command, MsgId, Status, StatusError, illegal_body, illegal_command, not_allowed
 from ..passwords import same_hash
 from ..session import BinarySession, ping
+from ..sessions import login_guard
+from . import app_selector
 from . import (app_clone, app_profile, app_provisioning, app_publisher, app_sharing, app_tags, app_tiles,
                app_widgets, password_reset, pins, sync)
 from ..model.watchers import APP
@@ -28,10 +30,12 @@ OUTDATED_TEXT = ("Your app is outdated. Please update to the latest app version.
 
 
 class AppSession(BinarySession):
+    MAX_BODY = frames.APP_MAX_BODY
     __slots__ = ("user", "os_name", "version", "share_dash_id", "registered")
 
     def __init__(self, server, conn, decoder=None, framing=None):
-        super().__init__(server, conn, decoder or frames.app_decoder(), framing or frames.APP)
+        super().__init__(server, conn, decoder or frames.app_decoder(frames.PRE_LOGIN_MAX_BODY),
+                         framing or frames.APP)
         self.user = None
         self.os_name = self.version = None
         self.share_dash_id = None
@@ -64,6 +68,7 @@ class AppSession(BinarySession):
         from ..sessions.share import ShareSession
         self.__class__ = ShareSession
         self.user, self.share_dash_id = user, dash.id
+        self.logged_in()
         self.server.hub.session(user).apps.append(self)
 
 
@@ -88,6 +93,9 @@ def register(session, msg_id, text):
         return
     if not session.server.registration_allowed():   # upstream checks the hourly limit first
         raise not_allowed("hourly registration limit reached")
+    if not session.server.login_guard.registration_allowed(session.conn.peer[0]):
+        session.refuse(msg_id, Status.QUOTA_LIMIT, "registrations from this address")
+        return
     parts = text.split("\0", 2)
     if len(parts) < 3:
         raise illegal_command("register needs email, password and app name")
@@ -114,14 +122,22 @@ def login(session, msg_id, text):
         raise illegal_command("login needs email and password")
     email = parts[0].lower()
     app_name = parts[4] if len(parts) == 5 else "Blynk"
+    guard, ip = session.server.login_guard, session.conn.peer[0]
+    if guard.blocked(login_guard.APP, ip, email):
+        session.refuse(msg_id, Status.QUOTA_LIMIT, "login blocked")
+        return
     user = session.server.hub.get_user(email, app_name)
     if user is None:
-        raise StatusError(Status.USER_NOT_REGISTERED)
+        guard.failed(login_guard.APP, ip, email, f"no account {email}")
+        session.refuse(msg_id, Status.USER_NOT_REGISTERED, "login failed")
+        return
     if not user.password:
         raise StatusError(Status.FACEBOOK_USER_LOGIN_WITH_PASS)
     if not same_hash(user.password, parts[1]):
-        log.info("%s: wrong password for %s", session.describe(), email)
-        raise StatusError(Status.USER_NOT_AUTHENTICATED)
+        guard.failed(login_guard.APP, ip, email, f"wrong password for {email}")
+        session.refuse(msg_id, Status.USER_NOT_AUTHENTICATED, "login failed")
+        return
+    guard.succeeded(login_guard.APP, email)
     if len(parts) >= 4:
         session.os_name, session.version = parts[2], parts[3]
     session.user = user

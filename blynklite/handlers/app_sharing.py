@@ -14,6 +14,7 @@ import zlib
 from ..codec.body import parse_int, parse_target, split
 from ..codec.commands import Command, Status, StatusError, illegal_command, not_allowed
 from ..model import widgets as W
+from ..sessions import login_guard
 from ..logger import get_logger
 
 log = get_logger("blynklite.share")
@@ -105,11 +106,16 @@ def share_login(session, msg_id, text):
     parts = split(text)
     if len(parts) < 2:
         raise illegal_command("share login needs email and share token")
+    guard, ip, email = session.server.login_guard, session.conn.peer[0], parts[0].lower()
+    if guard.blocked(login_guard.APP, ip, email):
+        session.refuse(msg_id, Status.QUOTA_LIMIT, "login blocked")
+        return
     ref = session.server.hub.resolve_share_token(parts[1])
     if ref is None or ref.user.email != parts[0].lower() or not ref.dash.is_shared:
         # one answer for every refusal: nobody learns whether the account or token exists
-        log.info("%s: share login refused", session.describe())
-        raise not_allowed("share token refused")
+        guard.failed(login_guard.APP, ip, email, "share token refused")
+        session.refuse(msg_id, Status.NOT_ALLOWED, "share login refused")
+        return
     if len(parts) >= 4:
         session.os_name, session.version = parts[2], parts[3]
     session.become_share(ref.user, ref.dash)

@@ -11,6 +11,7 @@ from ..codec.body import parse_pin, split
 from ..codec.commands import Command, Status, StatusError, illegal_body, illegal_command, not_allowed
 from ..model.device import DEFAULT_BUFF_IN, OFFLINE, ONLINE
 from ..session import BinarySession, ping
+from ..sessions import login_guard
 from . import notifications, pins, properties, sync
 from ..model.watchers import BRIDGE, DEVICE
 from ..logger import get_logger
@@ -28,11 +29,12 @@ INFO_KEYS = {"ver": "blynkVersion", "fw": "version", "dev": "boardType", "cpu": 
 
 
 class HardwareSession(BinarySession):
+    MAX_BODY = frames.HARDWARE_MAX_BODY
     __slots__ = ("user", "dash", "device", "prefix", "buff_in", "bridges", "notify_times",
                  "user_session", "pin_heads")
 
     def __init__(self, server, conn):
-        super().__init__(server, conn, frames.hardware_decoder(), frames.HARDWARE)
+        super().__init__(server, conn, frames.hardware_decoder(frames.PRE_LOGIN_MAX_BODY), frames.HARDWARE)
         self.user = self.dash = self.device = None
         self.prefix = b""
         self.buff_in = 0
@@ -88,11 +90,16 @@ def idle_timeout(seconds):
 def login(session, msg_id, text):
     if session.user is not None:
         raise StatusError(Status.USER_ALREADY_REGISTERED)
+    guard, ip = session.server.login_guard, session.conn.peer[0]
+    if guard.blocked(login_guard.HARDWARE, ip):
+        session.refuse(msg_id, Status.QUOTA_LIMIT, "login blocked")
+        return
     token = text.strip(JAVA_TRIM)
     ref = session.server.hub.resolve_token(token)
     if ref is None:
-        log.info("%s: invalid token", session.describe())
-        raise StatusError(Status.INVALID_TOKEN)
+        guard.failed(login_guard.HARDWARE, ip, reason="invalid token")
+        session.refuse(msg_id, Status.INVALID_TOKEN, "invalid token")
+        return
     session.server.hub.claim_provisional(ref)   # a temporary token: the device joins its dashboard
     session.server.device_logged_in(session, ref, msg_id)
 

@@ -19,6 +19,7 @@ from ..codec.frames import ProtocolError
 from ..handlers import pins
 from ..handlers.hardware import mark_online
 from ..session import RateMeter
+from . import login_guard
 from ..logger import get_logger
 
 log = get_logger("blynklite.mqtt")
@@ -88,9 +89,14 @@ def connect(session, packet):
     """MqttHardwareLoginHandler: user name = account e-mail (any case), password = device token."""
     username = (packet.username or "").strip().lower()
     token = packet.password.decode("utf-8", "replace") if packet.password is not None else None
+    guard, ip = session.server.login_guard, session.conn.peer[0]
+    if guard.blocked(login_guard.HARDWARE, ip):
+        session.conn.write(mqtt.connack(mqtt.REFUSED_NOT_AUTHORIZED))
+        session.conn.close("login blocked")
+        return
     ref = session.server.hub.resolve_token(token) if token and packet.username is not None else None
     if ref is None or ref.user.email.lower() != username:
-        log.info("%s: MQTT login with a wrong e-mail or token", session.describe())
+        guard.failed(login_guard.HARDWARE, ip, reason="MQTT login with a wrong e-mail or token")
         session.conn.write(mqtt.connack(mqtt.REFUSED_BAD_USER_NAME_OR_PASSWORD))
         return
     server = session.server
