@@ -26,6 +26,7 @@ RUN_TIMEOUT = 60.0
 WAIT = 10.0
 SAVE_PERIOD_MS = 50       # saves (temp file + rename) as often as the server allows: many renames mid-copy
 DEVICES = 4
+QUOTA = 1_000_000         # messages/s per connection: the load device writes without pause
 BACKUPS = 3
 EMAIL, PASSWORD = "pi@example.com", "secret"
 
@@ -123,7 +124,7 @@ def acknowledged_devices(server):
 
 
 def test_a_backup_taken_under_write_load_restores_to_a_working_server(make_server, tmp_path):
-    server = make_server(profile_save_worker_period=SAVE_PERIOD_MS)
+    server = make_server(profile_save_worker_period=SAVE_PERIOD_MS, user_message_quota_limit=QUOTA)
     acknowledged = acknowledged_devices(server)
     certificate = (server.data_dir / "blynklite-selfsigned.crt").read_bytes()
     archives = []
@@ -226,15 +227,19 @@ def test_backup_names_a_missing_data_folder_and_a_file_inside_it(tmp_path):
 
 def test_history_files_are_cut_to_whole_records_and_temp_files_left_out(tmp_path):
     data = tmp_path / "data"
-    (data / "reporting" / EMAIL).mkdir(parents=True)
-    history = data / "reporting" / EMAIL / "history_1-0_v1_minute.bin"
+    (data / "data" / EMAIL).mkdir(parents=True)
+    history = data / "data" / EMAIL / "history_1-0_v1_minute.bin"
     history.write_bytes(bytes(16 * 3 + 5))                       # 3 records and a torn one
     (data / f".{EMAIL}.Blynk.user.123-4.tmp").write_text("{half")
+    (data / "ota").mkdir()
+    (data / "ota" / "firmware.bin").write_bytes(bytes(21))      # not a record file: kept whole
     archive = tmp_path / "b.tar.gz"
     assert blynklite("backup", archive, "-dataFolder", data, cwd=tmp_path).returncode == 0
     with tarfile.open(archive) as tar:
-        assert tar.getnames() == [f"blynklite-data/reporting/{EMAIL}/history_1-0_v1_minute.bin"]
+        assert tar.getnames() == [f"blynklite-data/data/{EMAIL}/history_1-0_v1_minute.bin",
+                                  "blynklite-data/ota/firmware.bin"]
         assert tar.getmember(tar.getnames()[0]).size == 16 * 3
+        assert tar.getmember(tar.getnames()[1]).size == 21
 
 
 def test_help_and_a_missing_file_argument(tmp_path):

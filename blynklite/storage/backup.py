@@ -29,9 +29,10 @@ import tarfile
 
 ROOT = "blynklite-data"  # every member's name starts with this folder: `tar tzf` shows what it is
 TEMP_SUFFIX = ".tmp"     # atomicfile.py's temp files and ours
-# Appended record files: suffix → record size. History files are 16-byte (float64, int64) records
-# (history/files.py); a copy is cut to whole records.
-RECORD_SIZES = {".bin": 16}
+# Appended record files: (name prefix, suffix) → record size. History files are 16-byte (float64, int64)
+# records (history/files.py); a copy is cut to whole records. Other .bin files (firmware in ota/, the
+# *_temp.bin files) are copied as they are.
+RECORD_SIZES = {("history_", ".bin"): 16}
 FILE_MODE, FOLDER_MODE = 0o600, 0o700  # profiles hold password hashes and tokens: owner only
 RUNNING_PROBE_TIMEOUT = 0.5  # s to wait for a connection to the server's port before restore
 
@@ -99,10 +100,15 @@ def _read_whole(path):
         if not _is_regular(stat):
             return None, None
         data = f.read(stat.st_size)
-    record = RECORD_SIZES.get(os.path.splitext(path)[1])
+    record = _record_size(os.path.basename(path))
     if record:
         data = data[:len(data) - len(data) % record]
     return data, stat
+
+
+def _record_size(name):
+    return next((size for (prefix, suffix), size in RECORD_SIZES.items()
+                 if name.startswith(prefix) and name.endswith(suffix)), None)
 
 
 def _is_regular(stat):
