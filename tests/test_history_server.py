@@ -243,3 +243,31 @@ def test_deleting_a_device_or_a_dashboard_deletes_its_history(stepped):
         for device in devices:
             device.close()
         app.close()
+
+
+def test_open_buckets_survive_a_restart(tmp_path):
+    first = SteppedServer(tmp_path / "s", wall=START)
+    try:
+        app, (token,) = open_project(first, [chart(7, (0, 5, "AVG"))])
+        device = Device(first.host, first.hw_port, token)
+        device.write(5, "10")
+        device.write(5, "30")
+        time.sleep(0.2)
+        device.close()
+        app.close()
+    finally:
+        first.stop()
+    assert (tmp_path / "s" / "data" / "data" / "aggregates_temp.json").exists()
+    second = SteppedServer(tmp_path / "s", wall=START + 30)      # the same minute, after a restart
+    try:
+        device = Device(second.host, second.hw_port, token)
+        device.write(5, "50")
+        time.sleep(0.2)
+        second.jump(61)
+        device.close()
+        app = login(second)
+        minute = (START * 1000) // MIN_MS * MIN_MS
+        assert wait_for_graph(app, "1\x007\x00ONE_HOUR", lambda d: d[1][0])[1] == [[(30.0, minute)]]
+        app.close()
+    finally:
+        second.stop()

@@ -113,9 +113,13 @@ def test_live_cache_keeps_last_sixty():
     stream = Stream(None, live=True)
     for i in range(70):
         stream.add(float(i), i * 1000)
-    data = graph.live_window(stream.live, 60, 0)
+    data = graph.live_window(stream, 60, 0)
     assert files.unpack(data)[0] == (10.0, 10_000) and len(data) == 60 * 16
-    assert files.unpack(graph.live_window(stream.live, 60, 55)) == [(float(i), i * 1000) for i in range(10, 15)]
+    assert files.unpack(graph.live_window(stream, 60, 55)) == [(float(i), i * 1000) for i in range(10, 15)]
+    short = Stream(None, live=True)
+    short.add(1.5, 7)
+    assert files.unpack(graph.live_window(short, 60, 0)) == [(1.5, 7)]
+    assert graph.live_window(Stream(None, live=True), 60, 0) == b"" and graph.live_window(None, 60, 0) == b""
 
 
 def test_payload_matches_upstream_example():

@@ -9,7 +9,7 @@ compare, two additions. Hour and day averages are built from closed minutes (sum
 which gives the same average as summing every raw value, at a cost paid once per minute per pin.
 A bucket is reported (moved to `done`) only once its period is over, as upstream's flush does.
 """
-import collections
+from array import array
 
 from .files import DAILY, HOURLY, MINUTE
 
@@ -18,8 +18,10 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 MINUTES_PER_HOUR = 60
 MINUTES_PER_DAY = 1440
-# LIVE period: upstream keeps the last 60 raw values per pin in memory (never persisted).
+# LIVE period: upstream keeps the last 60 raw values per pin in memory (never persisted). We keep them
+# as a ring of 120 doubles (value, ms stamp; exact below 2**53 ms): 1 KiB per LIVE pin, not 60 tuples.
 LIVE_POINTS = 60
+_EMPTY_RING = bytes(LIVE_POINTS * 2 * 8)
 
 _FIRST = frozenset("+-.0123456789")
 _LAST = frozenset(".0123456789")
@@ -40,10 +42,11 @@ def parse_number(text):
 class Stream:
     """One (account, dashboard, device, pin): the open minute, the hour and day partial sums, closed
     buckets waiting for the flush and, when a chart shows LIVE, the last raw values."""
-    __slots__ = ("ref", "m_idx", "m_sum", "m_cnt", "h_sum", "h_cnt", "d_sum", "d_cnt", "done", "live", "late")
+    __slots__ = ("ref", "m_idx", "m_sum", "m_cnt", "h_sum", "h_cnt", "d_sum", "d_cnt", "done", "live", "late",
+                 "live_n")
 
     def __init__(self, ref, live=False):
-        self.ref = ref          # (user, dash_id, device_id, pin_type, pin)
+        self.ref = ref          # (email, app name, dash_id, device_id, pin_type, pin), the recorder's key
         self.m_idx = -1
         self.m_sum = 0.0
         self.m_cnt = 0
@@ -52,14 +55,24 @@ class Stream:
         self.d_sum = 0.0
         self.d_cnt = 0
         self.done = None        # [(granularity, average, bucket start ms)] since the last flush
-        self.live = collections.deque(maxlen=LIVE_POINTS) if live else None
+        self.live = False if live else None     # the LIVE ring: None = off, False = on but still empty
+        self.live_n = 0         # values ever put in the ring (the next slot is live_n % LIVE_POINTS)
         self.late = None        # {(granularity, index): [sum, count]} for values older than the open minute
 
     def set_live(self, on):
         if on and self.live is None:
-            self.live = collections.deque(maxlen=LIVE_POINTS)
+            self.live, self.live_n = False, 0
         elif not on:
             self.live = None
+
+    def live_values(self):
+        """The LIVE cache, oldest first: [(value, ts)]."""
+        ring, n = self.live, self.live_n
+        if not ring:
+            return []
+        pairs = [(ring[i], int(ring[i + 1])) for i in range(0, 2 * min(n, LIVE_POINTS), 2)]
+        start = n % LIVE_POINTS if n > LIVE_POINTS else 0
+        return pairs[start:] + pairs[:start]
 
     def add(self, value, ts):
         """The hot path: one value at `ts` (epoch ms)."""
@@ -69,8 +82,14 @@ class Stream:
             self.m_cnt += 1
         else:
             self._other_minute(index, value)
-        if self.live is not None:
-            self.live.append((value, ts))
+        ring = self.live
+        if ring is not None:
+            if ring is False:
+                ring = self.live = array("d", _EMPTY_RING)
+            at = (self.live_n % LIVE_POINTS) * 2
+            ring[at] = value
+            ring[at + 1] = ts
+            self.live_n += 1
 
     # -- once a minute per pin --------------------------------------------------------------------
     def _other_minute(self, index, value):

@@ -84,11 +84,11 @@ def payload(dash_id, parts):
     return zlib.compress(b"".join(chunks))
 
 
-def live_window(cache, count, skip):
-    """The LIVE cache as record bytes, with upstream's window rule (None-equivalent b"" when empty)."""
-    if cache is None:
+def live_window(stream, count, skip):
+    """A stream's LIVE cache as record bytes, with upstream's window rule (b"" when empty)."""
+    if stream is None:
         return b""
-    values = list(cache)
+    values = stream.live_values()
     end = len(values) - skip
     start = max(0, end - count)
     return files.pack(values[start:end]) if end > start else b""

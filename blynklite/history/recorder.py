@@ -21,10 +21,13 @@ from ..logger import get_logger
 log = get_logger("blynklite.history")
 
 FLUSH_PERIOD = 60.0             # seconds: upstream's ReportingWorker runs every minute
-# Streams closed per reactor round in the flush: ~1 ms of work, so forwarding never waits longer.
-FLUSH_SLICE = 1000
+# Streams closed per reactor round in the flush: 500 take ~2-3 ms on a small machine (tools/history_bench.py
+# flush), so forwarding never waits more than that (the target is 5 ms).
+FLUSH_SLICE = 500
 # Records kept in memory while the disk refuses them (full, read-only): 1440 minutes of 1,000 pins.
 MAX_WAITING_RECORDS = 1_500_000
+# Open buckets saved at shutdown and loaded at start (upstream's minute/hourly/daily_temp.bin, any format).
+OPEN_BUCKETS_FILE = "aggregates_temp.json"
 TRUNCATE_PERIOD = 7 * 24 * 3600.0   # upstream ReportingTruncateWorker: weekly, first after an hour
 TRUNCATE_FIRST = 3600.0
 UNUSED_PERIOD = 7 * 24 * 3600.0     # upstream HistoryGraphUnusedPinDataCleanerWorker: weekly, first after a day
@@ -46,6 +49,7 @@ class History:
         self.database = None        # storage/postgres.py Database when enable.db
         from .reports import ReportScheduler
         self.reports = ReportScheduler(server)
+        self._stream_class = _recorded_stream(self)
         self._waiting = {}          # path → [(value, ts)] not yet appended
         self._waiting_count = 0
         self._writing = False
@@ -61,6 +65,7 @@ class History:
         self.server.watchers.add_provider(self.pins_of)
         if self.database is not None and self.database.raw_enabled:
             self.server.watchers.watch_every_write(self._raw_write)
+        self._load_open_buckets()
         self.reports.start()
         delay = (MINUTE_MS - self.reactor.wall_ms % MINUTE_MS) / 1000.0
         self.reactor.call_later(delay, self._start_minute_job)
@@ -88,6 +93,44 @@ class History:
         if self.database is not None:
             self.database.averages(rows)
             self.database.close()
+        self._save_open_buckets()
+
+    def _save_open_buckets(self):
+        """Shutdown: the minute, hour and day still open, so that a restart continues their averages."""
+        import json
+        state = [[*stream.ref, stream.m_idx, stream.m_sum, stream.m_cnt, stream.h_sum, stream.h_cnt,
+                  stream.d_sum, stream.d_cnt] for stream in self.streams.values()
+                 if stream.m_cnt or stream.h_cnt or stream.d_cnt]
+        if not state:
+            return
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            with open(os.path.join(self.folder, OPEN_BUCKETS_FILE), "w", encoding="utf-8") as handle:
+                json.dump(state, handle)
+        except OSError as error:
+            log.error("history: open buckets not saved (%s); the current minute, hour and day restart", error)
+
+    def _load_open_buckets(self):
+        """Start: take back what the last shutdown saved (then delete the file)."""
+        import json
+        path = os.path.join(self.folder, OPEN_BUCKETS_FILE)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                state = json.load(handle)
+            os.remove(path)
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as error:
+            log.error("history: cannot read %s: %s", path, error)
+            return
+        for entry in state:
+            try:
+                key, (m_idx, m_sum, m_cnt, h_sum, h_cnt, d_sum, d_cnt) = tuple(entry[:6]), entry[6:13]
+                stream = self.streams.get(key) or self.streams.setdefault(key, self._stream_class(key))
+                stream.m_idx, stream.m_sum, stream.m_cnt = int(m_idx), float(m_sum), int(m_cnt)
+                stream.h_sum, stream.h_cnt, stream.d_sum, stream.d_cnt = float(h_sum), int(h_cnt), float(d_sum), int(d_cnt)
+            except (TypeError, ValueError):
+                log.error("history: skipped a malformed open bucket in %s", path)
 
     # -- which pins are logged ---------------------------------------------------------------------
     def pins_of(self, user, dash):
@@ -95,23 +138,14 @@ class History:
         for device_id, pin_type, pin, live in logged_pins(dash):
             stream = self._stream(user, dash.id, device_id, pin_type, pin)
             stream.set_live(live)
-            yield device_id, pin_type, pin, self._callback(stream)
+            yield device_id, pin_type, pin, stream     # a RecordedStream is its own watcher callback
 
     def _stream(self, user, dash_id, device_id, pin_type, pin):
         key = (user.email, user.app_name, dash_id, device_id, pin_type, pin)
         stream = self.streams.get(key)
         if stream is None:
-            stream = self.streams[key] = Stream((user, dash_id, device_id, pin_type, pin))
+            stream = self.streams[key] = self._stream_class(key)
         return stream
-
-    def _callback(self, stream):
-        add, reactor = stream.add, self.reactor
-
-        def record(write):
-            value = parse_number(write.value)
-            if value is not None:
-                add(value, self.stamp or reactor.wall_ms)
-        return record
 
     def with_stamps(self, ref, pin_type, pin, points, deliver):
         """HTTP extra/pin `[{"ts": ms, "value": v}, ...]`: `deliver()` stores and sends the first value,
@@ -164,15 +198,15 @@ class History:
         done = stream.take_completed(now)
         if not done:
             return
-        user, dash_id, device_id, pin_type, pin = stream.ref
-        folder = os.path.join(self.folder, files.user_dir(user.email, user.app_name))
+        email, app_name, dash_id, device_id, pin_type, pin = stream.ref
+        folder = os.path.join(self.folder, files.user_dir(email, app_name))
         for granularity, average, ts in done:
             path = os.path.join(folder, files.file_name(dash_id, device_id, pin_type, pin, granularity))
             records = batch.get(path)
             if records is None:
                 records = batch[path] = []
             records.append((average, ts))
-            rows.append((granularity, user.email, dash_id, device_id, pin, pin_type, ts, average))
+            rows.append((granularity, email, dash_id, device_id, pin, pin_type, ts, average))
 
     def _queue(self, batch):
         for path, records in batch.items():
@@ -223,7 +257,7 @@ class History:
             elif period == LIVE:     # upstream keeps no LIVE cache for a tag
                 key = (user.email, user.app_name, dash.id, devices[0], pin_type, pin)
                 stream = None if merged else self.streams.get(key)
-                data = graph.live_window(stream.live if stream else None, count, skip)
+                data = graph.live_window(stream, count, skip)
                 requests.append(graph.StreamRequest(data=data))
             else:
                 paths = [self.path(user, dash.id, d, pin_type, pin, granularity) for d in devices]
@@ -274,6 +308,21 @@ class History:
                     for granularity in files.GRANULARITIES:
                         used.add(files.file_name(dash.id, device_id, pin_type, pin, granularity))
             self.server.workers.submit(_delete_unused, self.user_folder(user), used)
+
+
+def _recorded_stream(history):
+    """A Stream class whose instances are the watcher callbacks of their pin (one object per logged
+    pin, no closure): `stream(write)` records a numeric value at the history's stamp or reactor time."""
+    reactor = history.reactor
+
+    class RecordedStream(Stream):
+        __slots__ = ()
+
+        def __call__(self, write):
+            value = parse_number(write.value)
+            if value is not None:
+                self.add(value, history.stamp or reactor.wall_ms)
+    return RecordedStream
 
 
 def _is_stamp(ts):
