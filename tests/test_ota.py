@@ -194,3 +194,35 @@ def test_only_stored_firmware_is_served(account, path):
     assert upload(server)[0] == 200
     status, _, data = download(server, f"http://127.0.0.1:{server.hw_port}{path}")
     assert status == 404 and b"admin" not in data
+
+
+def sign_in_cookie(server):
+    """The admin page's session cookie, as its sign-in form gets it."""
+    from blynklite.client import password_hash
+    form = urllib.parse.urlencode({"email": ADMIN_EMAIL, "password": password_hash(ADMIN_PASS, ADMIN_EMAIL)})
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    conn = http.client.HTTPSConnection(server.host, server.app_port, timeout=WAIT, context=context)
+    try:
+        conn.request("POST", "/admin/login", form, {"Content-Type": "application/x-www-form-urlencoded"})
+        response = conn.getresponse()
+        response.read()
+        return response.getheader("Set-Cookie").split(";", 1)[0]
+    finally:
+        conn.close()
+
+
+def test_the_admin_page_starts_and_stops_updates_with_its_session_cookie(account):
+    """What the page's Firmware form sends (admin.js startOta/stopOta): multipart with the cookie."""
+    server, email, app, token = account
+    cookie = sign_in_cookie(server)
+    status, page = admin_request(server, "GET", "/admin", headers={"Cookie": cookie}, auth=None)
+    assert status == 200 and b'id="ota-form"' in page
+    payload, content_type = multipart("esp.bin", firmware())
+    status, path = admin_request(server, "POST", "/admin/ota/start?" + urllib.parse.urlencode({"user": email}),
+                                 payload, {"Content-Type": content_type, "Cookie": cookie}, auth=None)
+    assert status == 200 and path.startswith(b"/static/ota/")
+    assert admin_request(server, "GET", "/admin/ota/stop", headers={"Cookie": cookie}, auth=None)[0] == 200
+    with logged_in_device(server, token) as dev:
+        report_build(dev, "old")
+        assert ota_messages(dev) == []

@@ -204,6 +204,49 @@
       }).catch(function (e) { say(e.message, true); });
   }
 
+  // -- firmware updates ---------------------------------------------------------------------------
+  function showOtaScope() {
+    var scope = $("ota-scope").value;
+    Array.prototype.forEach.call(document.querySelectorAll("#ota-form [data-scope]"), function (label) {
+      label.hidden = label.getAttribute("data-scope") !== scope;
+    });
+  }
+
+  function otaRequest(method, path, body) {
+    return fetch(ROOT + path, { method: method, credentials: "same-origin", body: body }).then(function (response) {
+      return response.text().then(function (text) {
+        if (!response.ok) { throw new Error(text || ("HTTP " + response.status)); }
+        return text;
+      });
+    });
+  }
+
+  function startOta(event) {
+    event.preventDefault();
+    var scope = $("ota-scope").value;
+    var query = new URLSearchParams();
+    if (scope === "user") {
+      query.set("user", $("ota-user").value.trim());
+      query.set("appName", "Blynk");
+      if ($("ota-project").value.trim()) { query.set("project", $("ota-project").value.trim()); }
+    } else if (scope === "token") {
+      query.set("token", $("ota-token").value.trim());
+    }
+    var form = new FormData();
+    form.append("upfile", $("ota-file").files[0]);
+    otaRequest("POST", "/ota/start" + (query.toString() ? "?" + query.toString() : ""), form).then(function (path) {
+      $("ota-result").textContent = "Stored as " + path + (scope === "token" ? "; the device was told." : "; pending.");
+      say("Firmware update started.");
+    }).catch(function (e) { say(e.message, true); });
+  }
+
+  function stopOta() {
+    otaRequest("GET", "/ota/stop").then(function () {
+      $("ota-result").textContent = "";
+      say("Pending firmware updates stopped.");
+    }).catch(function (e) { say(e.message, true); });
+  }
+
   // Search once typing pauses; the table is marked busy until the answer for the last text is shown.
   $("user-search").addEventListener("input", function () {
     $("user-table").setAttribute("aria-busy", "true");
@@ -217,6 +260,9 @@
   $("settings-filter").addEventListener("input", showSettings);
   $("settings-form").addEventListener("submit", saveSettings);
   $("password-form").addEventListener("submit", changePassword);
+  $("ota-scope").addEventListener("change", showOtaScope);
+  $("ota-form").addEventListener("submit", startOta);
+  $("ota-stop").addEventListener("click", stopOta);
 
   refreshOverview();
   loadUsers();
