@@ -11,6 +11,7 @@ from ..automation import validate_widget
 from ..model import widgets as W
 from ..model.dashboard import DashBoard
 from ..model.device import UPDATABLE, Device
+from ..store import ProfileStore
 from . import app_publisher, app_tiles, pins
 from ..logger import get_logger
 
@@ -31,6 +32,21 @@ def parse_json(session, text, limit_key):
     if not isinstance(data, dict):
         raise illegal_body("JSON object expected")
     return data
+
+
+def ensure_room(session, new_piece, old_piece=None):
+    """NOT_ALLOWED when a change would take the account's whole profile over `user.profile.max.size`:
+    the profile as it is saved now, less the piece replaced, plus the new one (JSON text lengths)."""
+    grows = _json_size(new_piece) - (_json_size(old_piece) if old_piece is not None else -1)  # -1: a comma
+    if grows <= 0:
+        return
+    limit = session.server.config["user.profile.max.size"] * 1024
+    if len(ProfileStore.serialize(session.user)) + grows > limit:
+        raise not_allowed("the profile would outgrow user.profile.max.size")
+
+
+def _json_size(piece):
+    return len(json.dumps(piece, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
 
 def _dash(session, dash_id):
@@ -90,6 +106,7 @@ def create_dash(session, msg_id, text):
         raise StatusError(Status.QUOTA_LIMIT)
     if profile.dashboard(dash.id) is not None:
         raise not_allowed("dashboard id exists")
+    ensure_room(session, dash.to_json())
     _charge(session, dash.energy_price())
     now = session.server.reactor.wall_ms
     dash.created_at = dash.created_at or now
@@ -113,6 +130,7 @@ def update_dash(session, msg_id, text):
         raise illegal_body("not a dashboard") from None
     _check_automation(incoming.widgets)
     dash = _dash(session, incoming.id)
+    ensure_room(session, incoming.to_json(), dash.to_json())
     dash.apply_settings(data)
     old_notification = dash.widget_of_type("NOTIFICATION")
     dash.widgets = incoming.widgets
@@ -190,6 +208,7 @@ def create_widget(session, msg_id, text):
     dash, widget = _widget_request(session, text)
     if dash.widget(W.widget_id(widget)) is not None or app_tiles.widget_in_tiles(dash, W.widget_id(widget)):
         raise not_allowed("widget id exists")
+    ensure_room(session, widget)
     _charge(session, W.price(widget))
     dash.widgets.append(widget)
     dash.widgets_changed()
@@ -215,6 +234,7 @@ def update_widget(session, msg_id, text):
         for key in ("androidTokens", "iOSTokens"):
             if old.get(key):
                 widget[key] = old[key]
+    ensure_room(session, widget, old)
     dash.widgets[dash.widgets.index(old)] = widget
     dash.widgets_changed()
     pins.remove_stored_pins(session.user, dash.id, widget)
@@ -286,6 +306,7 @@ def create_device(session, msg_id, text):
         raise not_allowed("device limit reached or id exists")
     if not device.board_type or len(device.name or "") > MAX_DEVICE_NAME:
         raise illegal_command("device needs a board type and a name of at most 50 characters")
+    ensure_room(session, device.to_json())
     device.reset_for_new_token()
     session.server.hub.assign_token(session.user, dash, device)
     dash.devices.append(device)
@@ -298,6 +319,7 @@ def update_device(session, msg_id, text):
     device = dash.device(incoming.id)
     if device is None:
         raise illegal_body("no such device")
+    ensure_room(session, incoming.to_json(), device.to_json())
     for attr in UPDATABLE:
         setattr(device, attr, getattr(incoming, attr))
     _touch(session, dash)

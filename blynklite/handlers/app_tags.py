@@ -10,6 +10,7 @@ import json
 
 from ..codec.body import parse_int
 from ..codec.commands import Command, illegal_body, illegal_command
+from . import app_profile
 
 FIRST_TAG_ID = 100_000          # target ids below are devices (spec/commands.md §3)
 FIRST_SELECTOR_ID = 200_000     # and from here Device Selector widgets
@@ -78,6 +79,7 @@ def create_tag(session, msg_id, text):
     for existing in dash.tags:
         if isinstance(existing, dict) and (existing.get("id") == tag["id"] or existing.get("name") == tag["name"]):
             raise illegal_command("a tag with this id or name exists")
+    app_profile.ensure_room(session, tag)
     dash.tags.append(tag)
     _changed(session, dash)
     session.send(Command.CREATE_TAG, msg_id, tag_json(tag))
@@ -88,6 +90,7 @@ def update_tag(session, msg_id, text):
     existing = _find(dash, tag["id"])
     if existing is None:
         raise illegal_command("no such tag")
+    app_profile.ensure_room(session, tag, existing)
     existing["name"], existing["deviceIds"] = tag["name"], tag["deviceIds"]
     _changed(session, dash)
     session.ok(msg_id)

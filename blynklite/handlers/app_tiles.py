@@ -129,6 +129,7 @@ def create_tile_template(session, msg_id, text):
         template["templateId"] = f"{TEMPLATE_ID_PREFIX}{template['id']}"
     if any(t.get("id") == template["id"] for t in templates_of(tiles)):
         raise not_allowed("a tile template with this id exists")
+    app_profile.ensure_room(session, template)
     tiles["templates"].append(template)
     recreate_tiles(tiles, template, None)
     _changed(session, dash)
@@ -140,6 +141,7 @@ def update_tile_template(session, msg_id, text):
     index = template_index(tiles, template["id"])
     old = tiles["templates"][index]
     template["widgets"] = old.get("widgets") or []      # the template's widgets have their own commands
+    app_profile.ensure_room(session, template, old)
     tiles["templates"][index] = template
     recreate_tiles(tiles, template, old)
     _changed(session, dash)
@@ -185,6 +187,7 @@ def create_template_widget(session, msg_id, text):
     widget = app_profile.checked_widget(session, parts[3])
     if dash.widget(W.widget_id(widget)) is not None or widget_in_tiles(dash, W.widget_id(widget)) is not None:
         raise not_allowed("widget id exists")
+    app_profile.ensure_room(session, widget)
     app_profile._charge(session, W.price(widget))
     tiles = tiles_widget(dash, tiles_id)
     template = tiles["templates"][template_index(tiles, template_id)]
@@ -212,6 +215,7 @@ def update_template_widget(session, dash, widget):
         return False
     if W.kind(template["widgets"][index]) != W.kind(widget):
         raise illegal_command("widget type changed")
+    app_profile.ensure_room(session, widget, template["widgets"][index])
     template["widgets"][index] = widget
     _changed(session, dash)
     return True
