@@ -15,6 +15,7 @@ from .automation import Automation
 from .hub import Hub
 from .handlers import pins
 from .model.watchers import PinWatchers, index_key
+from .model.widgets import configure_memory
 from .net.connection import Connection
 from .net.listener import Listener
 from .sessions import login_guard
@@ -40,6 +41,8 @@ class Server:
         self.watchers = PinWatchers(self.hub)   # who watches a pin write (model/watchers.py)
         self.login_guard = login_guard.LoginGuard(config, self.reactor)
         self.automation = Automation(self)      # timers, Eventor, webhooks, reading widgets
+        configure_memory(config["terminal.strings.pool.size"], config["map.strings.pool.size"],
+                         config["lcd.strings.pool.size"], config["table.rows.pool.size"])
         self.store = ProfileStore(data_folder)
         self.workers = WorkerPool(self.reactor, config["blocking.processor.thread.pool.limit"],
                                   config["notifications.queue.limit"])

@@ -19,7 +19,8 @@ def utc(*fields):
 
 @pytest.fixture
 def stepped(tmp_path):
-    server = InProcessServer(tmp_path, wall=utc(2026, 3, 1, 0, 0, 0))
+    # 200 widgets are created in a burst: above the default 100 messages/s of one app connection
+    server = InProcessServer(tmp_path, wall=utc(2026, 3, 1, 0, 0, 0), user_message_quota_limit=10000)
     yield server
     server.stop()
 

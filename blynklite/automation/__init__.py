@@ -88,3 +88,6 @@ def validate_widget(widget):
         timers.validate(widget)
     elif kind == "WEBHOOK":
         webhooks.validate(widget)
+    elif kind == "TABLE":
+        from ..model import table
+        table.validate(widget)

@@ -174,6 +174,8 @@ def hardware(session, msg_id, text):
         return
     if pin_command[1] == "w":
         app_write(session, msg_id, text, dash, target_id, device_ids, pin_command)
+    elif pin_command[1] == "u":
+        app_selector.select_device(session, msg_id, text, dash, pin_command)
 
 
 def resolve_targets(dash, target_id):
