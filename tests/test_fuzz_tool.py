@@ -106,8 +106,10 @@ def test_the_harness_counts_foreign_exceptions_and_chunking_disagreements_with_t
     tried, *_ = fuzz.fuzz_codec(codec, 500, fuzz.random.Random(1), findings)
     assert tried == 500
     assert findings.counts["unexpected exceptions"] > 0
-    assert "KeyError" in findings.examples["unexpected exceptions"][0]
-    assert "input b'\\x14" in findings.examples["unexpected exceptions"][0]     # the input, replayable
+    [(count, size, example)] = findings.faults["unexpected exceptions"].values()   # one fault, grouped
+    assert count == findings.counts["unexpected exceptions"]
+    assert "KeyError" in example and "tests/test_fuzz_tool.py" in example
+    assert "input b'\\x14" in example                  # the shortest input seen, as a replayable expression
     assert findings.counts["chunking disagreements"] > 0
 
 

@@ -2,30 +2,33 @@
 """tools/fuzz.py - throw generated input at every codec in-process and at a running server on loopback.
 
     python3 tools/fuzz.py [--seed N] [--inputs N] [--seconds S] [--only codecs|live] [--connections N]
+                          [--codecs "http,json text"] [--workdir DIR]
 
-Two phases, one table at the end:
-  codecs  `--inputs` (default 1,200,000) generated inputs, shared out over the sans-IO decoders of
+Two phases, one table at the end (a default run takes about 3 minutes on the 2-core machine):
+  codecs  `--inputs` (default 3,000,000) generated inputs, shared out over the sans-IO code in
           blynklite/codec: hardware and app frames, app-websocket (/dashws) messages, text bodies (pin
           addresses, numbers, targets), the HTTP request parser (with the websocket handshake check on
-          every request it yields), RFC 6455 frames and the port sniffer. Each input is fed twice: whole,
-          and cut at random points; only the codec's own protocol error may come out, and both feeds
-          must agree on what was decoded.
-  live    the real server (`python3 -m blynklite`) on free 127.0.0.1 ports with a temp work folder. A
-          bystander device (plain port) and app (TLS) exchange a steady trickle of pin writes both ways
-          while a second process opens many connections to every port (plain, TLS shared, TLS hardware)
-          and throws mutated frames, requests, websocket frames, TLS ClientHellos and random bytes at it,
-          before and after logging in to an account of its own. Then the server gets SIGTERM and its log
-          is scanned for tracebacks.
+          every request it yields), RFC 6455 frames, the port sniffer, client JSON (json_text) and MQTT.
+          Each input is fed twice, whole and cut at random points: only the codec's own error may come
+          out (ProtocolError, HttpError, WebSocketError, StatusError, ValueError as documented), and
+          both feeds must agree on what was decoded.
+  live    the real server (`python3 -m blynklite`) on free 127.0.0.1 ports with a work folder of its
+          own. A bystander device (plain port) and app (TLS) exchange a steady trickle of pin writes
+          both ways while a second process opens connection after connection to every port (plain, TLS
+          shared, TLS hardware, MQTT) and throws mutated frames, frames with mutated bodies, requests,
+          websocket frames, MQTT packets, TLS ClientHellos and random bytes, before and after logging in
+          to accounts of its own. Then the server gets SIGTERM; its exit status and log are checked.
 Inputs are mutated valid messages (frames of every command code in codec/commands.py, requests for the
 REST routes, websocket frames, ClientHellos made by this Python's ssl module) plus random bytes, all from
 one seeded RNG: the seed is printed, and `--seed` replays the codec phase exactly (the live phase depends
 on timing as well). Fuzz connections come from random 127.x.y.z source addresses, so a per-address
 limit in the server never falls on the bystander at 127.0.0.1. Only 127.0.0.1 is ever a target.
 
-Figures that must be 0: unexpected exceptions (anything but the codec's protocol error), hangs, chunking
-disagreements, tracebacks in the server log, bystander loss and disconnects; the server must stay up.
-The exit status is 1 when one of them is not. Each finding prints the input (hex) that caused it, so it
-can be replayed. It prints figures, never asserts wall time.
+Figures that must hold: no unexpected exceptions, hangs or chunking disagreements in the codecs; no
+bystander loss, disconnect or stray message; the server up at the end, exit status 0 after SIGTERM and no
+traceback in its log. The exit status is 1 when one does not. Findings are grouped by fault, each with
+its count and the shortest input that caused it as a Python expression, so it can be replayed. The
+work folder (log, data) is kept when something failed. It prints figures, never asserts wall time.
 """
 import argparse
 import collections
@@ -622,16 +625,38 @@ def codecs():
 
 
 class Findings:
-    """Counts per kind, and the first SHOW_FINDINGS of each kind in full."""
+    """Counts per kind of finding, grouped by the fault (`key`: where it happened and what it was),
+    with the shortest example of each fault kept for its reproduction."""
 
     def __init__(self):
         self.counts = collections.Counter()
-        self.examples = collections.defaultdict(list)
+        self.faults = collections.defaultdict(dict)      # kind -> key -> [count, size, example]
 
-    def add(self, kind, text):
+    def add(self, kind, text, key=None, size=0):
         self.counts[kind] += 1
-        if len(self.examples[kind]) < SHOW_FINDINGS:
-            self.examples[kind].append(text)
+        fault = self.faults[kind].setdefault(text if key is None else key, [0, size, text])
+        fault[0] += 1
+        if size < fault[1]:
+            fault[1:] = [size, text]
+
+    def report(self):
+        for kind, faults in self.faults.items():
+            print(f"### {kind}: {self.counts[kind]:,} ({len(faults)} distinct)")
+            ranked = sorted(faults.values(), key=lambda fault: -fault[0])
+            for count, _, example in ranked[:SHOW_FINDINGS]:
+                print(f"{count:,} x {example}")
+                print()
+            if len(ranked) > SHOW_FINDINGS:
+                print(f"... and {len(ranked) - SHOW_FINDINGS} more distinct\n")
+
+
+def blynklite_frame(error):
+    """file:line of the innermost frame in blynklite/ (else the innermost frame) of an exception."""
+    frames = traceback.extract_tb(error.__traceback__)
+    ours = [f for f in frames if f"{os.sep}blynklite{os.sep}" in f.filename] or frames
+    where = ours[-1]
+    return f"{os.path.relpath(where.filename, ROOT) if where.filename.startswith(ROOT) else where.filename}" \
+           f":{where.lineno}"
 
 
 def _call(codec, pieces, rng, setting):
@@ -661,14 +686,15 @@ def fuzz_codec(codec, inputs, rng, findings):
             except codec.allowed:
                 continue
             except Hang:
-                findings.add("hangs", f"{codec.name}: over {HANG_SECONDS} s on input {shown(data)}")
+                findings.add("hangs", f"{codec.name}: over {HANG_SECONDS} s on input {shown(data)}",
+                             key=codec.name, size=len(data))
                 continue
             except Exception as error:                      # the finding this tool exists for
-                where = traceback.extract_tb(error.__traceback__)[-1]
+                where = blynklite_frame(error)
                 findings.add("unexpected exceptions",
-                             f"{codec.name}: {type(error).__name__}: {error} at {where.filename}:"
-                             f"{where.lineno}\n    input {shown(data)}\n    cuts {[len(p) for p in pieces]}"
-                             f" setting {setting}")
+                             f"{codec.name}: {type(error).__name__}: {str(error)[:200]} at {where}\n"
+                             f"    input {shown(data)}\n    cuts {[len(p) for p in pieces]} setting {setting}",
+                             key=(codec.name, type(error).__name__, where), size=len(data))
                 continue
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
@@ -680,7 +706,8 @@ def fuzz_codec(codec, inputs, rng, findings):
             if chunked is not None and chunked != whole:
                 findings.add("chunking disagreements",
                              f"{codec.name}: whole {_short(whole)} vs cut {_short(chunked)}\n"
-                             f"    input {shown(data)}\n    cuts {[len(p) for p in pieces]} setting {setting}")
+                             f"    input {shown(data)}\n    cuts {[len(p) for p in pieces]} setting {setting}",
+                             key=(codec.name, whole[1], chunked[1]), size=len(data))
     finally:
         signal.signal(signal.SIGALRM, previous)
     return inputs, time.perf_counter() - started, slowest, refused, decoded
@@ -1528,18 +1555,25 @@ def live_phase(seconds, seed, connections, findings, workdir=None):
         figures["tracebacks"] = len(blocks)
         figures["log_levels"] = dict(collections.Counter(m.group(1) for m in LOG_LEVEL_LINE.finditer(log)))
         figures["log_bytes"] = len(log)
-        kinds = collections.Counter(traceback_kind(block) for block in blocks)
-        for kind, count in kinds.most_common():
-            findings.add("server traceback kinds", f"{count} x {kind}")
+        for block in blocks:
+            findings.add("server tracebacks", traceback_kind(block))
+        for line in log.splitlines():
+            if " ERROR " in line:
+                findings.add("server ERROR lines", _log_kind(line))
     return figures
+
+
+def _log_kind(line):
+    """A log line without its time and source address, so repeats of one fault group together."""
+    line = re.sub(r"^[\d-]+ [\d:,]+ ", "", line)
+    return re.sub(r"\b127\.\d+\.\d+\.\d+\b", "<address>", line)[:300]
 
 
 def traceback_kind(block):
     """The log line before a traceback (without its time), its innermost blynklite frame and the
     exception: enough to find the fault, and the same for every occurrence of it."""
     lines = block.splitlines()
-    message = re.sub(r"^[\d-]+ [\d:,]+ ", "", lines[0]) if not TRACEBACK.match(lines[0]) else ""
-    message = re.sub(r"\b127\.\d+\.\d+\.\d+\b", "<address>", message)
+    message = _log_kind(lines[0]) if not TRACEBACK.match(lines[0]) else ""
     frames = [line.strip() for line in lines if line.strip().startswith("File ") and "blynklite" in line]
     return "\n    ".join(part for part in (message, frames[-1] if frames else "", lines[-1].strip()) if part)
 
@@ -1619,11 +1653,7 @@ def report(args, codec_rows, live, findings):
             f"{levels.get('ERROR', 0) + levels.get('CRITICAL', 0):,}")
         row("server log tracebacks", live.get("tracebacks", 0), 0)
     print()
-    for kind, examples in findings.examples.items():
-        print(f"### {kind}: {findings.counts[kind]}")
-        for text in examples:
-            print(text)
-            print()
+    findings.report()
     if live is not None:
         for text in live.get("bystander_disconnects", []):
             print(f"bystander disconnect: {text}")
