@@ -32,7 +32,9 @@ def test_help_shows_defaults_examples_and_exit_statuses():
 @pytest.mark.parametrize("name", [row[0] for row in SUBCOMMANDS])
 def test_each_subcommand_has_an_example(name):
     result = client(name, "--help")
-    assert result.returncode == 0 and "example:\n  python3 -m blynklite.client" in result.stdout, result
+    assert result.returncode == 0 and "\nexample:\n" in result.stdout, result
+    example = result.stdout.split("\nexample:\n", 1)[1]
+    assert "python3 -m blynklite.client " in example and name in example, example
 
 
 def test_version():
