@@ -126,3 +126,16 @@ def test_every_condition_type_as_upstream(condition, value, expected):
 def test_parse_double_is_javas_for_numbers_and_no_result_otherwise():
     assert parse_double("1e3") == 1000.0 and parse_double(" -2.5 ") == -2.5 and parse_double("3f") == 3.0
     assert parse_double("0x10") == NOT_A_NUMBER and parse_double("") == NOT_A_NUMBER
+
+
+def test_a_value_a_phone_relays_from_a_bluetooth_device_fires_the_rule(stepped):
+    project = Project(stepped, [eventor(when(1, "LT", [set_pin(3, "cold")], value=5))])
+    other = AppClient(stepped.host, stepped.app_port, timeout=WAIT)
+    try:
+        assert other.login(project.email, PASSWORD) == Status.OK
+        project.app.send(Command.HARDWARE_RESEND_FROM_BLUETOOTH, "1-0\0vw\x001\x002")
+        frames = app_frames(other, Command.HARDWARE)
+        assert [(m, b) for _, m, b in frames] == [(888, b"1-0\0vw\x003\x00cold")]
+    finally:
+        other.close()
+        project.close()

@@ -10,8 +10,9 @@ import json
 
 from ..codec.body import parse_int, parse_pin, parse_pin_type, split
 from ..codec.commands import Command, illegal_body, illegal_command
-from . import app_profile, app_sharing, app_tiles, pins, properties
+from . import app_profile, app_sharing, app_tiles, properties
 from ..logger import get_logger
+from ..model.watchers import BLUETOOTH
 
 log = get_logger("blynklite.app")
 
@@ -80,7 +81,7 @@ def resend_from_bluetooth(session, msg_id, text):
     if len(fields) < 3 or not fields[0] or not fields[2]:
         raise illegal_command("bluetooth relay needs pin and value")
     pin_type, pin = parse_pin_type(fields[0][0]), parse_pin(fields[1])
-    pins.store_value(session.user, dash, device_id, pin_type, pin, fields[2])
+    session.server.pin_written(session.user, dash, device_id, pin_type, pin, fields[2], BLUETOOTH, session)
     dash.updated_at = session.server.reactor.wall_ms
     session.server.hub.mark_dirty(session.user)
 

@@ -21,6 +21,7 @@ from ..handlers.hardware import mark_online
 from ..session import RateMeter
 from . import login_guard
 from ..logger import get_logger
+from ..model.watchers import DEVICE
 
 log = get_logger("blynklite.mqtt")
 
@@ -131,7 +132,7 @@ def publish(session, packet):
         except Exception:   # malformed writes are ignored without an answer, as upstream
             log.debug("%s: malformed MQTT write %r", session.describe(), text)
             return
-        pins.store_value(user, dash, device.id, pin_type, pin, value)
+        session.server.pin_written(user, dash, device.id, pin_type, pin, value, DEVICE, session)
         dash.updated_at = device.data_received_at = session.server.reactor.wall_ms
         session.server.hub.mark_dirty(user)
     if dash.is_active:
