@@ -14,6 +14,7 @@ import zlib
 from ..codec.body import parse_int, parse_target, split
 from ..codec.commands import Command, Status, StatusError, illegal_command, not_allowed
 from ..model import widgets as W
+from ..model.java_shape import widget_json
 from ..sessions import login_guard
 from ..logger import get_logger
 
@@ -33,6 +34,7 @@ def restricted_json(dash):
 
 
 def restricted_json_widget(widget):
+    widget = widget_json(widget)
     private = PRIVATE_WIDGET_FIELDS.get(W.kind(widget))
     return {k: v for k, v in widget.items() if k not in private} if private else widget
 

@@ -1,6 +1,7 @@
 """DashBoard (spec/app.md §5.2): a project with widgets, devices and tags."""
 from . import widgets as W
 from .device import Device
+from .java_shape import widget_json
 from .json_shape import Field, read_fields, write_fields
 
 FIELDS = (
@@ -52,6 +53,8 @@ class DashBoard:
 
     def to_json(self, private=True):
         out = write_fields(self, FIELDS)
+        if self.widgets:      # in Java's shape: every declared field, defaults included
+            out["widgets"] = [widget_json(w) for w in self.widgets]
         out["devices"] = [d.to_json(private) for d in self.devices]
         if not out["devices"]:
             del out["devices"]

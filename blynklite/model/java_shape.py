@@ -1,0 +1,215 @@
+"""Widgets as the Java server writes them (spec/app.md §5): every field its model class declares, in
+declaration order, with Java's defaults where the app sent nothing.
+
+Jackson (as upstream configures it) writes primitives always (an absent `color` is `0`, `tabId` `0`,
+`pin` `-1`, `min` `0.0`), omits nulls, empty strings, empty lists and empty maps, and writes a float
+field as a float. The table below lists, per widget type, the fields after the common ones and their
+defaults (None: written only when the app gave a value). Fields upstream does not know are kept after
+the known ones, so nothing the app stored is lost.
+
+Invariant: `widget_json` never changes the stored widget; it builds the JSON view from it.
+"""
+from .json_shape import _is_empty
+
+BASE = (("id", 0), ("x", 0), ("y", 0), ("color", 0), ("width", 0), ("height", 0), ("tabId", 0),
+        ("label", None), ("isDefaultColor", False))
+ONE_PIN = BASE + (("deviceId", 0), ("pinType", None), ("pin", -1), ("pwmMode", False),
+                  ("rangeMappingOn", False), ("min", 0.0), ("max", 0.0), ("value", None))
+MULTI_PIN = BASE + (("deviceId", 0),)
+NO_PIN = BASE
+# A data stream (the `pins` of RGB, Joystick and LCD, a tile's `pin`).
+DATA_STREAM = (("pin", -1), ("pwmMode", False), ("rangeMappingOn", False), ("pinType", None), ("value", None),
+               ("min", 0.0), ("max", 0.0), ("label", None))
+
+# type → (common fields, the type's own fields), from upstream's model classes (0.41.x).
+FIELDS = {
+    "BUTTON": (ONE_PIN, (('pushMode', False), ('onLabel', None), ('offLabel', None), ('fontSize', None))),
+    "STYLED_BUTTON": (ONE_PIN, (
+        ('pushMode', False), ('onButtonState', None), ('offButtonState', None), ('fontSize', None),
+        ('edge', None), ('buttonStyle', None), ('lockSize', False),
+    )),
+    "LINK_BUTTON": (NO_PIN, (
+        ('url', None), ('onButtonState', None), ('offButtonState', None), ('fontSize', None), ('edge', None),
+        ('buttonStyle', None), ('lockSize', False), ('showAddressBar', False), ('showNavigationBar', False),
+        ('allowInBrowser', False),
+    )),
+    "TEXT_INPUT": (ONE_PIN, (('hint', None), ('limit', 0), ('fontSize', None))),
+    "NUMBER_INPUT": (ONE_PIN, (('suffix', None), ('step', 0.0), ('isLoopOn', False), ('fontSize', None))),
+    "SLIDER": (ONE_PIN, (
+        ('sendOnReleaseOn', False), ('frequency', 0), ('maximumFractionDigits', 0), ('showValueOn', True),
+    )),
+    "VERTICAL_SLIDER": (ONE_PIN, (
+        ('sendOnReleaseOn', False), ('frequency', 0), ('maximumFractionDigits', 0), ('showValueOn', True),
+    )),
+    "RGB": (MULTI_PIN, (('pins', None), ('splitMode', False), ('sendOnReleaseOn', False), ('frequency', 0))),
+    "TIMER": (ONE_PIN, (
+        ('startTime', -1), ('startValue', None), ('stopTime', -1), ('stopValue', None), ('fontSize', None),
+    )),
+    "TWO_AXIS_JOYSTICK": (MULTI_PIN, (
+        ('pins', None), ('split', False), ('autoReturnOn', False), ('portraitLocked', False),
+        ('frequency', 0),
+    )),
+    "TERMINAL": (ONE_PIN, (
+        ('autoScrollOn', False), ('terminalInputOn', False), ('textLightOn', False),
+        ('attachNewLine', False),
+    )),
+    "STEP": (ONE_PIN, (
+        ('step', 0.0), ('isArrowsOn', False), ('isLoopOn', False), ('isSendStep', False), ('frequency', 0),
+        ('showValueOn', True),
+    )),
+    "VERTICAL_STEP": (ONE_PIN, (
+        ('step', 0.0), ('isArrowsOn', False), ('isLoopOn', False), ('isSendStep', False), ('frequency', 0),
+        ('showValueOn', True),
+    )),
+    "QR": (ONE_PIN, ()),
+    "TIME_INPUT": (ONE_PIN, (
+        ('format', None), ('days', None), ('startAt', -1), ('stopAt', -1), ('tzName', None),
+        ('isStartStopAllowed', False), ('isDayOfWeekAllowed', False), ('isSunsetSunriseAllowed', False),
+        ('isTimezoneAllowed', False),
+    )),
+    "SEGMENTED_CONTROL": (ONE_PIN, (('labels', None), ('fontSize', None))),
+    "SWITCH": (ONE_PIN, (
+        ('onLabel', None), ('offLabel', None), ('offBackgroundColor', 0), ('onBackgroundColor', 0),
+        ('handleColor', 0), ('fontSize', None),
+    )),
+    "LED": (ONE_PIN, ()),
+    "DIGIT4_DISPLAY": (ONE_PIN, (('frequency', 0), ('fontSize', None))),
+    "LABELED_VALUE_DISPLAY": (ONE_PIN, (
+        ('frequency', 0), ('textAlignment', None), ('valueFormatting', None), ('fontSize', None),
+    )),
+    "GAUGE": (ONE_PIN, (('frequency', 0), ('valueFormatting', None), ('fontSize', None))),
+    "LCD": (MULTI_PIN, (
+        ('pins', None), ('advancedMode', False), ('textFormatLine1', None), ('textFormatLine2', None),
+        ('textLight', False), ('frequency', 0),
+    )),
+    "LEVEL_DISPLAY": (ONE_PIN, (('frequency', 0), ('isAxisFlipOn', False), ('showValueOn', True))),
+    "VERTICAL_LEVEL_DISPLAY": (ONE_PIN, (('frequency', 0), ('isAxisFlipOn', False), ('showValueOn', True))),
+    "VIDEO": (ONE_PIN, (('url', None), ('forceTCP', False))),
+    "ENHANCED_GRAPH": (NO_PIN, (
+        ('dataStreams', None), ('period', None), ('textAlignment', None), ('fontSize', None),
+        ('stacking', None), ('showTitle', False), ('showLegend', False), ('yAxisValues', False),
+        ('xAxisValues', False), ('showXAxis', False), ('allowFullScreen', False), ('overrideYAxis', False),
+        ('hideGradient', False), ('yAxisMin', 0.0), ('yAxisMax', 0.0), ('isPercentMaxMin', False),
+        ('goalText', None), ('goalLine', None), ('lineType', None), ('selectedPeriods', None),
+    )),
+    "GPS_TRIGGER": (ONE_PIN, (
+        ('triggerOnEnter', False), ('triggerLat', 0.0), ('triggerLon', 0.0), ('triggerRadius', 0),
+        ('accuracy', 0),
+    )),
+    "GPS_STREAMING": (ONE_PIN, (('accuracy', 0), ('frequency', 0), ('interval', 0))),
+    "LIGHT": (ONE_PIN, (('frequency', 0),)),
+    "PROXIMITY": (ONE_PIN, (('frequency', 0),)),
+    "TEMPERATURE": (ONE_PIN, (('isCelsius', False), ('frequency', 0))),
+    "ACCELEROMETER": (ONE_PIN, (('frequency', 0),)),
+    "GRAVITY": (ONE_PIN, (('frequency', 0),)),
+    "BAROMETER": (ONE_PIN, (('frequency', 0),)),
+    "HUMIDITY": (ONE_PIN, (('frequency', 0),)),
+    "TWITTER": (NO_PIN, (('token', None), ('secret', None), ('username', None))),
+    "EMAIL": (NO_PIN, (('to', None), ('contentType', 'TEXT_HTML'))),
+    "NOTIFICATION": (NO_PIN, (
+        ('androidTokens', None), ('iOSTokens', None), ('notifyWhenOffline', False),
+        ('notifyWhenOfflineIgnorePeriod', 0), ('priority', None), ('soundUri', None),
+    )),
+    "SMS": (NO_PIN, (('to', None),)),
+    "MENU": (ONE_PIN, (
+        ('labels', None), ('hint', None), ('alignment', None), ('fontSize', None), ('iconColor', 0),
+    )),
+    "TABS": ((), (
+        ('id', 0), ('x', 0), ('y', 0), ('width', 0), ('height', 0), ('tabId', 0), ('label', None),
+        ('isDefaultColor', False), ('tabs', None), ('color', 0), ('activeTxtColor', 0),
+        ('underlineColor', 0), ('textColor', 0),
+    )),
+    "PLAYER": (ONE_PIN, (('isOnPlay', False),)),
+    "TABLE": (ONE_PIN, (
+        ('columns', None), ('rows', None), ('currentRowIndex', 0), ('isReoderingAllowed', False),
+        ('isClickableRows', False),
+    )),
+    "IMAGE": (ONE_PIN, (
+        ('source', None), ('scaling', None), ('urls', None), ('opacity', 0), ('scale', 0), ('rotation', 0),
+    )),
+    "REPORT": (NO_PIN, (
+        ('reportSources', None), ('allowEndUserToDeleteDataOn', False), ('fontSize', 'MEDIUM'),
+        ('edge', 'ROUNDED'), ('buttonStyle', 'SOLID'), ('textColor', 0), ('reports', None),
+    )),
+    "RTC": (NO_PIN, (('tzName', None),)),
+    "BRIDGE": (NO_PIN, ()),
+    "BLUETOOTH": (NO_PIN, (('name', None), ('deviceId', 0))),
+    "BLUETOOTH_SERIAL": (NO_PIN, (('name', None), ('deviceId', 0))),
+    "EVENTOR": (NO_PIN, (('rules', None), ('deviceId', 0))),
+    "MAP": (ONE_PIN, (
+        ('isPinToLatestPoint', False), ('isMyLocationSupported', False), ('isSatelliteMode', False),
+        ('labelFormat', None), ('radius', 0), ('lat', 0.0), ('lon', 0.0),
+    )),
+    "DEVICE_SELECTOR": (NO_PIN, (
+        ('value', 0), ('value', 0), ('deviceIds', None), ('fontSize', None), ('iconColor', 0),
+        ('showIcon', False), ('hint', None),
+    )),
+    "DEVICE_TILES": (NO_PIN, (
+        ('templates', None), ('tiles', None), ('rows', 0), ('columns', 0), ('sortType', None),
+        ('alignment', 'LEFT'), ('disableWhenOffline', False), ('stretchToBottom', False),
+    )),
+    "TEXT": (NO_PIN, (('textSize', 'AUTO'), ('alignment', None), ('text', None))),
+    "WEBHOOK": (ONE_PIN, (('url', None), ('method', 'GET'), ('headers', None), ('body', None))),
+}
+
+
+def widget_json(widget):
+    """The widget in Java's shape (a new dict; nested widgets of Device Tiles templates too)."""
+    entry = FIELDS.get(widget.get("type") or "BUTTON")
+    if entry is None:
+        return widget
+    common, own = entry
+    out = {"type": widget.get("type") or "BUTTON"}
+    for name, default in common + own:
+        _put(out, name, widget.get(name), default)
+    for name, value in widget.items():
+        if name not in out and not _is_empty(value):
+            out[name] = value
+    if isinstance(out.get("pins"), list):
+        out["pins"] = [stream_json(s) for s in out["pins"]]
+    if out["type"] == "DEVICE_TILES":
+        _shape_tiles(out)
+    return out
+
+
+def stream_json(stream):
+    if not isinstance(stream, dict):
+        return stream
+    out = {}
+    for name, default in DATA_STREAM:
+        _put(out, name, stream.get(name), default)
+    out.update((k, v) for k, v in stream.items() if k not in out and not _is_empty(v))
+    return out
+
+
+def _put(out, name, value, default):
+    if value is None or (default is None and _is_empty(value)):
+        if default is not None:
+            out[name] = default
+        return
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    out[name] = value
+
+
+def _shape_tiles(out):
+    templates = []
+    for template in out.get("templates") or ():
+        if isinstance(template, dict):
+            template = dict(template)
+            widgets = template.get("widgets") or ()
+            template["widgets"] = [widget_json(w) for w in widgets if isinstance(w, dict)]
+            if isinstance(template.get("pin"), dict):
+                template["pin"] = stream_json(template["pin"])
+            template = {k: v for k, v in template.items() if not _is_empty(v)}
+        templates.append(template)
+    tiles = []
+    for tile in out.get("tiles") or ():
+        if isinstance(tile, dict) and isinstance(tile.get("pin"), dict):
+            tile = {**tile, "pin": stream_json(tile["pin"])}
+        tiles.append(tile)
+    for key, value in (("templates", templates), ("tiles", tiles)):
+        if value:
+            out[key] = value
+        else:
+            out.pop(key, None)
