@@ -16,6 +16,11 @@ folder per phase:
   websocket RSS with 1,000 idle devices logged in over ws:// /websockets, kB per device   (own loader)
   notify    1,000 devices at 5k msg/s, p99 latency without and then with 100 mails queued to an SMTP
             server that takes 1 s per mail (aiosmtpd, in this process)
+  history   forwarding at 5k/20k msg/s with recording off, then on (a Superchart logs V1 of every sender),
+            and tools/history_bench.py's figures: recording cost per write, RSS per stream, the minute
+            flush of 10,000 streams, chart queries, PostgreSQL rows/s (run with `baseline` for the floor)
+  unauthenticated  RSS with 1,000 connections that never log in, each holding the most it may make the
+            server buffer, and how many are still open after the login deadline (tools/unauthenticated_bench.py)
 It prints figures, never asserts. At the end: a Markdown table (blynklite, the Java 0.41.17 reference
 from the bench README, the baseline) to paste into README, the command line, and any problems seen
 (server died, loss, closed senders, WARNING/ERROR lines in logs/blynk.log). Only 127.0.0.1 is used.
@@ -413,6 +418,43 @@ def post_mails(srv, token):
     conn.close()
 
 
+def phase_history(o, work):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import history_bench as hb
+    out = {}
+    for label in ("recording_off", "recording_on"):
+        def run(srv, label=label):
+            if label == "recording_on":
+                hb.prechart(srv.app)
+            res = {}
+            for shape, extra in SHAPES.items():
+                for rate in hb.RATES:
+                    r = bench(["forward", *srv.ports_args(), "--pid", srv.proc.pid, "--rate", rate, *extra,
+                               *load_args(o), "--max-lifetime", int(load_timeout(o))], timeout=load_timeout(o))
+                    if r:
+                        res[f"{shape}/{rate}"] = r["median"]
+            return res
+        out[label] = with_server(Server(work, f"history-{label}"), run)
+    out["query"] = with_server(Server(work, "history-query"),
+                               lambda srv: hb.query(srv.app, srv.hw, os.path.join(srv.dir, "data")))
+    for name in ("hot", "memory", "flush", "postgres"):
+        try:
+            out[name] = getattr(hb, name)()
+        except Exception as e:   # e.g. no PostgreSQL binaries: the other figures still count
+            PROBLEMS.append(f"history {name}: {type(e).__name__}: {e}")
+        print(f"  {name}: {json.dumps(out.get(name))}", flush=True)
+    return out
+
+
+def phase_unauthenticated(o, work):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import unauthenticated_bench
+    result = with_server(Server(work, "unauthenticated"), unauthenticated_bench.run)
+    if result and result.get("open_after_deadline"):
+        PROBLEMS.append(f"unauthenticated: {result['open_after_deadline']} connections open after the deadline")
+    return result
+
+
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -490,6 +532,14 @@ def table(R):
     if ws:
         rows.append((f"RSS with {ws.get('devices')} idle websocket devices, kB per device",
                      f"{mb(ws.get('rss_with_ws_kb'))} MB, {fmt(ws.get('kb_per_ws_device'), '.1f')} kB", "-", "-"))
+    if R.get("unauthenticated"):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import unauthenticated_bench
+        rows += unauthenticated_bench.table_rows(R["unauthenticated"])
+    if R.get("history"):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import history_bench
+        rows += history_bench.table_rows(R["history"], bl)
     lines = ["| figure | blynklite | Java 0.41.17 (bench README) | baseline_forwarder.py (this run) |",
              "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
@@ -499,7 +549,8 @@ def table(R):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="short runs (3 s, 1 run, 2 s warm-up)")
-    ap.add_argument("--only", default="startup,idle,forward,baseline,http,tls,websocket,notify",
+    ap.add_argument("--only", default="startup,idle,forward,baseline,http,tls,websocket,notify,history,"
+                                      "unauthenticated",
                     help="comma-separated phases")
     ap.add_argument("--json-out", help="write all figures as JSON to this file")
     ap.add_argument("--runs", type=int, help="measured runs per point (default 3, quick 1)")
@@ -511,7 +562,8 @@ def main():
     o.seconds = o.seconds or (3 if o.quick else 10)
     o.warmup = o.warmup if o.warmup is not None else (2 if o.quick else 5)
     only = set(o.only.split(","))
-    unknown = only - {"startup", "idle", "forward", "baseline", "http", "tls", "websocket", "notify"}
+    unknown = only - {"startup", "idle", "forward", "baseline", "http", "tls", "websocket", "notify", "history",
+                      "unauthenticated"}
     if unknown:
         ap.error(f"unknown phases: {', '.join(sorted(unknown))}")
     command = shlex.join([sys.executable] + sys.argv)
@@ -526,7 +578,8 @@ def main():
     try:
         for name, fn in (("startup", phase_startup), ("idle", phase_idle), ("forward", phase_forward),
                          ("baseline", lambda o, w: phase_forward(o, w, baseline=True)),
-                         ("http", phase_http), ("tls", phase_tls), ("websocket", phase_websocket), ("notify", phase_notify)):
+                         ("http", phase_http), ("tls", phase_tls), ("websocket", phase_websocket), ("notify", phase_notify),
+                         ("history", phase_history), ("unauthenticated", phase_unauthenticated)):
             if name in only:
                 print(f"\n== {name}", flush=True)
                 try:
