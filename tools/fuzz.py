@@ -80,6 +80,7 @@ RUN_FOLD = 16
 START_TIMEOUT = 20.0
 BYSTANDER_RATE = 50                 # writes per second each way: half the default per-connection quota
 BYSTANDER_GRACE = 3.0               # after the last write, how long late deliveries are waited for
+QUIET_SECONDS = 5.0                 # the bystander alone first: its latency without fuzzing, to compare
 APP_PING_PERIOD = 5.0               # keeps the bystander app well inside app.socket.idle.timeout
 SOCKET_TIMEOUT = 2.0                # any one connect, handshake or send of a fuzz connection
 KEEPER_PERIOD = 3.0                 # how often the fuzz account's devices and tokens are restored
@@ -1073,17 +1074,21 @@ class Bystander:
         if sent is None:
             self.unexpected[f"{direction}: duplicate or unknown value {seq!r}"] += 1
         else:
-            self.latency[direction].append(now - sent)
+            self.latency[direction].append((sent, now - sent))
 
-    def figures(self):
+    def figures(self, fuzz_from):
+        """Loss over the whole run; latency of the writes sent before `fuzz_from` (quiet) and after."""
         out = {}
         for direction in ("device->app", "app->device"):
-            got = sorted(self.latency[direction])
+            quiet = sorted(latency for sent, latency in self.latency[direction] if sent < fuzz_from)
+            loaded = sorted(latency for sent, latency in self.latency[direction] if sent >= fuzz_from)
             lost = len(self.sent[direction])
+            delivered = len(quiet) + len(loaded)
             out[direction] = {
-                "sent": len(got) + lost, "delivered": len(got), "lost": lost,
-                "p50_ms": _percentile(got, 0.50) * 1000, "p99_ms": _percentile(got, 0.99) * 1000,
-                "max_ms": (got[-1] if got else 0.0) * 1000,
+                "sent": delivered + lost, "delivered": delivered, "lost": lost,
+                "quiet_p50_ms": _percentile(quiet, 0.50) * 1000, "quiet_p99_ms": _percentile(quiet, 0.99) * 1000,
+                "p50_ms": _percentile(loaded, 0.50) * 1000, "p99_ms": _percentile(loaded, 0.99) * 1000,
+                "max_ms": (loaded[-1] if loaded else 0.0) * 1000,
             }
         return out
 
@@ -1525,9 +1530,11 @@ def live_phase(seconds, seed, connections, findings, workdir=None):
         config = {"hw_port": server.hw_port, "app_port": server.app_port, "hw_ssl_port": server.hw_ssl_port,
                   "mqtt_port": server.mqtt_port,
                   "tokens": tokens, "seconds": seconds, "seed": seed, "connections": connections}
+        bystander.start(QUIET_SECONDS + seconds)
+        time.sleep(QUIET_SECONDS)
+        fuzz_from = time.monotonic()
         worker = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--live-worker", json.dumps(config)],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        bystander.start(seconds)
         peak = 0
         while worker.poll() is None and server.process.poll() is None:
             peak = max(peak, server.rss_kb() or 0)
@@ -1540,7 +1547,7 @@ def live_phase(seconds, seed, connections, findings, workdir=None):
         bystander.join()
         figures["rss_peak_kb"] = max(peak, server.rss_kb() or 0)
         figures["rss_end_kb"] = server.rss_kb()
-        figures["bystander"] = bystander.figures()
+        figures["bystander"] = bystander.figures(fuzz_from)
         figures["bystander_disconnects"] = list(bystander.disconnects)
         figures["bystander_unexpected"] = dict(bystander.unexpected)
         lines = [line for line in out.splitlines() if line.startswith("{")]
@@ -1639,7 +1646,9 @@ def report(args, codec_rows, live, findings):
             if fig:
                 row(f"bystander {direction}: sent / delivered", f"{fig['sent']:,} / {fig['delivered']:,}")
                 row(f"bystander {direction}: lost", fig["lost"], 0)
-                row(f"bystander {direction}: latency p50 / p99 / max ms",
+                row(f"bystander {direction}: latency p50 / p99 ms, first {QUIET_SECONDS:g} s alone",
+                    f"{fig['quiet_p50_ms']:.2f} / {fig['quiet_p99_ms']:.2f}")
+                row(f"bystander {direction}: latency p50 / p99 / max ms under fuzzing",
                     f"{fig['p50_ms']:.2f} / {fig['p99_ms']:.2f} / {fig['max_ms']:.1f}")
         row("bystander disconnects", len(live.get("bystander_disconnects", [])), 0)
         row("bystander unexpected messages", sum(live.get("bystander_unexpected", {}).values()), 0)
