@@ -75,11 +75,14 @@ def test_login_is_answered_ok_with_the_login_msg_id(account, command):
 
 @pytest.mark.parametrize("bad_token", ["A" * 32, "short", "A" * 31 + "\0"],
                          ids=["unknown-32-chars", "short", "with-nul"])
-def test_bad_token_gets_invalid_token_and_the_retry_on_the_same_connection_works(account, bad_token):
+def test_bad_token_gets_invalid_token_and_is_closed_and_a_new_connection_works(account, bad_token):
+    """Upstream keeps the connection open; we close it, so token guessing costs a connection
+    (tests/test_login_guard.py)."""
     with device(account.server) as dev:
         dev.send(C.HARDWARE_LOGIN, bad_token, msg_id=3)
         assert dev.wait_closed() == [(C.RESPONSE, 3, S.INVALID_TOKEN)]
         assert bytes(dev.received) == bytes.fromhex("00 0003 0009")
+    with device(account.server) as dev:
         assert dev.login(account.token, msg_id=4) == OK
         dev.send(C.HARDWARE, body("vw", 1, 5), msg_id=5)
         assert dev.barrier() == []
@@ -602,7 +605,7 @@ def test_bad_token_over_tls_then_retry(account, port):
     with device(account.server, port) as dev:   # msg id 1: how the shared port tells a device
         assert dev.login(account.token, msg_id=1) == OK
         assert app_messages(account.app, C.HARDWARE_CONNECTED) == [
-            (C.HARDWARE_CONNECTED, 2, b"1-0")]
+            (C.HARDWARE_CONNECTED, 1, b"1-0")]
 
 
 @pytest.mark.parametrize("command", [C.HARDWARE_LOGIN, C.LOGIN], ids=["HARDWARE_LOGIN", "LOGIN"])

@@ -113,7 +113,7 @@ def share_login(session, msg_id, text):
         session.refuse(msg_id, Status.QUOTA_LIMIT, "login blocked")
         return
     ref = session.server.hub.resolve_share_token(parts[1])
-    if ref is None or ref.user.email != parts[0].lower() or not ref.dash.is_shared:
+    if ref is None or ref.user.email != email or not ref.dash.is_shared:
         # one answer for every refusal: nobody learns whether the account or token exists
         guard.failed(login_guard.APP, ip, email, "share token refused")
         session.refuse(msg_id, Status.NOT_ALLOWED, "share login refused")
