@@ -68,3 +68,19 @@ def test_reading_without_an_app_when_allowed_and_never_on_an_inactive_dashboard(
         app.close()
     finally:
         device.close()
+
+
+def test_a_device_tiles_template_display_polls_the_tile_device(make):
+    server = make()
+    inner = dict(DISPLAY, id=62, deviceId=-1, pin=9, frequency=1000)
+    tiles = {"type": "DEVICE_TILES", "id": 60, "x": 0, "y": 0, "width": 8, "height": 4,
+             "templates": [{"id": 7, "name": "sensor", "widgets": [inner], "deviceIds": [0]}],
+             "tiles": [{"deviceId": 0, "templateId": 7}]}
+    project = Project(server, [tiles])
+    device = LibDevice(server, project.tokens[0], answer=lambda pin: 3)
+    try:
+        assert device.connected()
+        assert device.next_read() == 9
+    finally:
+        device.close()
+        project.close()

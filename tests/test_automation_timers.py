@@ -141,3 +141,22 @@ def test_a_timer_fires_on_the_real_clock(make_server):
     finally:
         device.close()
         project.close()
+
+
+def test_a_timer_inside_a_device_tiles_template_fires_to_every_device_of_its_tiles(stepped):
+    inner = dict(TIMER, id=61, deviceId=-1, startTime=8 * 3600, startValue="tile", stopTime=-1)
+    tiles = {"type": "DEVICE_TILES", "id": 60, "x": 0, "y": 0, "width": 8, "height": 4,
+             "templates": [{"id": 7, "name": "lamp", "widgets": [inner], "deviceIds": [1]}],
+             "tiles": [{"deviceId": 1, "templateId": 7}]}
+    project = Project(stepped, [tiles], devices=2)
+    first = LibDevice(stepped, project.tokens[0])
+    second = LibDevice(stepped, project.tokens[1])
+    try:
+        assert first.connected() and second.connected()
+        stepped.set_wall(utc(2026, 3, 12, 8, 0, 0))
+        assert second.next_write() == (1, ["tile"])
+        assert first.next_write(QUIET) is None
+    finally:
+        first.close()
+        second.close()
+        project.close()

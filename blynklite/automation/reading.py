@@ -20,6 +20,9 @@ log = get_logger("blynklite.reading")
 # Upstream's FrequencyWidget implementations: OnePinReadingWidget subclasses and the LCD.
 READING_TYPES = frozenset(("DIGIT4_DISPLAY", "LABELED_VALUE_DISPLAY", "GAUGE", "LEVEL_DISPLAY",
                            "VERTICAL_LEVEL_DISPLAY", "LCD"))
+# A Device Tiles tile asks for its template's reading widgets this often, whatever their frequency
+# (upstream `Tile.isTicked`, hard-coded there too).
+TILE_PERIOD_MS = 1000
 
 
 def read_bodies(widget):
@@ -31,6 +34,16 @@ def read_bodies(widget):
                 and stream["pin"] >= 0:
             bodies.append(f"{PIN_LETTERS[stream['pinType']]}r\0{stream['pin']}".encode())
     return bodies
+
+
+def reading_bodies(widget):
+    """The read requests of a reading widget with a frequency, else []."""
+    if not isinstance(widget, dict) or widget.get("type") not in READING_TYPES:
+        return []
+    frequency = widget.get("frequency")
+    if not isinstance(frequency, int) or isinstance(frequency, bool) or frequency <= 0:
+        return []
+    return read_bodies(widget)
 
 
 class ReadingWidgets:
@@ -46,15 +59,16 @@ class ReadingWidgets:
             self._by_dash.pop(id(dash), None)
 
     def _widgets_of(self, dash):
+        """[(widget, frequency ms, read bodies)]; a Device Tiles widget has frequency None."""
         entry = self._by_dash.get(id(dash))
         if entry is None or entry[0] is not dash:
             found = []
             for widget in dash.widgets:
-                frequency = widget.get("frequency")
-                if widget.get("type") in READING_TYPES and isinstance(frequency, int) and frequency > 0:
-                    bodies = read_bodies(widget)
-                    if bodies:
-                        found.append((widget, frequency, bodies))
+                bodies = reading_bodies(widget)
+                if bodies:
+                    found.append((widget, widget["frequency"], bodies))
+                elif widget.get("type") == "DEVICE_TILES":
+                    found.append((widget, None, ()))
             entry = self._by_dash[id(dash)] = (dash, found)
         return entry[1]
 
@@ -68,6 +82,9 @@ class ReadingWidgets:
     def _ask(self, hw, now_ms):
         dash, device_id = hw.dash, hw.device.id
         for widget, frequency, bodies in self._widgets_of(dash):
+            if frequency is None:
+                self._ask_tiles(hw, widget, now_ms)
+                continue
             if not targets.targets_device(dash, widget.get("deviceId") or 0, device_id):
                 continue
             if not self._ticked(widget, frequency, now_ms):
@@ -75,6 +92,21 @@ class ReadingWidgets:
             for body in bodies:
                 if hw.deliver(Command.HARDWARE, MsgId.READING_WIDGET, body):
                     self.sent += 1
+
+    def _ask_tiles(self, hw, tiles, now_ms):
+        """Upstream `processDeviceTile`: each tile of this device asks for its template's reading
+        widgets once a second."""
+        for tile in tiles.get("tiles") or ():
+            if not isinstance(tile, dict) or tile.get("deviceId") != hw.device.id:
+                continue
+            if not self._ticked(tile, TILE_PERIOD_MS, now_ms):
+                continue
+            for template in tiles.get("templates") or ():
+                if isinstance(template, dict) and template.get("id") == tile.get("templateId"):
+                    for widget in template.get("widgets") or ():
+                        for body in reading_bodies(widget):
+                            if hw.deliver(Command.HARDWARE, MsgId.READING_WIDGET, body):
+                                self.sent += 1
 
     def _ticked(self, widget, frequency, now_ms):
         """Upstream `isTicked`: due when `frequency` ms passed since it last asked (any device)."""
