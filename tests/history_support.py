@@ -73,6 +73,15 @@ class SteppedServer:
             time.sleep(0.02)
         raise AssertionError("history writes did not finish in time")
 
+    def wait_recorded(self, count, timeout=WAIT):
+        """Wait until `count` values sit in the open minutes of the recorder (the writes arrived)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.on_reactor(lambda: sum(s.m_cnt for s in self.history.streams.values())) >= count:
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"fewer than {count} values were recorded in time")
+
     def wall_ms(self):
         return self.on_reactor(lambda: self.server.reactor.wall_ms)
 

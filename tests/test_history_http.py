@@ -4,8 +4,6 @@ that download the CSV. Real server (stepped clock), real SMTP peer, real HTTP.""
 import gzip
 import http.client
 import json
-import struct
-import time
 import urllib.request
 
 import pytest
@@ -13,7 +11,7 @@ import pytest
 from blynklite.codec.commands import Command, Status
 
 from history_support import SteppedServer
-from test_history_server import START, Device, chart, login, open_project, wait_for_graph
+from test_history_server import START, Device, chart, open_project
 
 MIN_MS = 60_000
 
@@ -91,7 +89,7 @@ def test_export_graph_data_mails_working_links(tmp_path):
             assert app.request(Command.EXPORT_GRAPH_DATA, "1\x007")[2] == Status.NO_DATA
             device = Device(server.host, server.hw_port, token)
             device.write(5, "42")
-            time.sleep(0.2)
+            server.wait_recorded(1)
             server.jump(61)
             device.close()
             assert app.request(Command.EXPORT_GRAPH_DATA, "1\x007")[2] == Status.OK

@@ -3,7 +3,6 @@ on its own at its time in the report's time zone, and the mailed link that downl
 Real server on a stepped clock, real blynklib device, real SMTP peer."""
 import io
 import json
-import time
 import urllib.request
 import zipfile
 
@@ -71,7 +70,7 @@ def test_reports_cost_energy_run_on_demand_and_on_schedule(mail_server):
     device = Device(server.host, server.hw_port, token)
     device.write(5, "10")
     device.write(5, "20")
-    time.sleep(0.2)
+    server.wait_recorded(2)
     server.jump(61)
     minute = START * 1000 // MIN_MS * MIN_MS
     command, _, body = app.request(EXPORT_REPORT, "1\x001")
@@ -84,7 +83,7 @@ def test_reports_cost_energy_run_on_demand_and_on_schedule(mail_server):
     assert app.request(EXPORT_REPORT, "1\x009")[2] == Status.ILLEGAL_COMMAND
 
     device.write(5, "30")
-    time.sleep(0.2)
+    server.wait_recorded(1)
     server.jump(9 * 60)                               # past 10:15 UTC: the daily run fires by itself
     _, _, message = smtp.mailbox.next()
     assert message is not None and message["Subject"] == "Your daily Boiler is ready"

@@ -118,7 +118,7 @@ def test_device_values_reach_live_minute_hour_and_day(stepped):
         assert path.read_bytes() == struct.pack(">dq", 20.0, minute)
 
         device.write(5, "40")
-        time.sleep(0.2)
+        stepped.wait_recorded(1)
         stepped.jump(3600)                        # the hour and the next minute close
         app.close()                               # an hour without a ping: the server closed it
         app = login(stepped)
@@ -143,7 +143,7 @@ def test_tag_streams_merge_with_their_function_and_empty_streams_stay_empty(step
     try:
         devices[0].write(1, "3")
         devices[1].write(1, "8")
-        time.sleep(0.2)
+        stepped.wait_recorded(2)
         stepped.jump(61)
         minute = (START * 1000) // MIN_MS * MIN_MS
         data = wait_for_graph(app, "1\x008\x00ONE_HOUR", lambda d: d[1][0])
@@ -168,7 +168,7 @@ def test_a_java_history_file_loads_unchanged_and_keeps_growing(stepped):
     device = Device(stepped.host, stepped.hw_port, token)
     try:
         device.write(5, "4")
-        time.sleep(0.2)
+        stepped.wait_recorded(1)
         stepped.jump(3600)
         app.close()
         app = login(stepped)
@@ -186,6 +186,7 @@ def test_a_java_history_file_loads_unchanged_and_keeps_growing(stepped):
     ("1\x0099\x00ONE_HOUR", Status.ILLEGAL_COMMAND),   # not a Superchart
     ("1\x00x\x00ONE_HOUR", Status.ILLEGAL_COMMAND),    # widget id not a number
     ("1\x007\x00ONE_HOUR", Status.NO_DATA),            # nothing recorded yet
+    ("1\x007\x00ONE_HOUR\x00-1", Status.ILLEGAL_COMMAND),  # a negative page
 ])
 def test_bad_graph_requests_get_upstream_statuses(stepped, body, status):
     app, _ = open_project(stepped, [chart(7, (0, 5, "AVG"))])
@@ -205,7 +206,7 @@ def test_delete_graph_data_and_device_data_remove_the_files(stepped):
     try:
         device.write(5, "1")
         device.write(6, "2")
-        time.sleep(0.2)
+        stepped.wait_recorded(2)
         stepped.jump(3600 * 24)
         app.close()
         app = login(stepped)
@@ -228,7 +229,7 @@ def test_deleting_a_device_or_a_dashboard_deletes_its_history(stepped):
     try:
         for device in devices:
             device.write(5, "1")
-        time.sleep(0.2)
+        stepped.wait_recorded(2)
         stepped.jump(61)
         assert sorted(p.name for p in folder.iterdir()) == ["history_1-0_v5_minute.bin", "history_1-1_v5_minute.bin"]
         app.close()
@@ -252,7 +253,7 @@ def test_open_buckets_survive_a_restart(tmp_path):
         device = Device(first.host, first.hw_port, token)
         device.write(5, "10")
         device.write(5, "30")
-        time.sleep(0.2)
+        first.wait_recorded(2)
         device.close()
         app.close()
     finally:
@@ -262,7 +263,7 @@ def test_open_buckets_survive_a_restart(tmp_path):
     try:
         device = Device(second.host, second.hw_port, token)
         device.write(5, "50")
-        time.sleep(0.2)
+        second.wait_recorded(3)
         second.jump(61)
         device.close()
         app = login(second)

@@ -455,6 +455,34 @@ def phase_unauthenticated(o, work):
     return result
 
 
+def phase_history(o, work):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import history_bench as hb
+    out = {}
+    for label in ("recording_off", "recording_on"):
+        def run(srv, label=label):
+            if label == "recording_on":
+                hb.prechart(srv.app)
+            res = {}
+            for shape, extra in SHAPES.items():
+                for rate in hb.RATES:
+                    r = bench(["forward", *srv.ports_args(), "--pid", srv.proc.pid, "--rate", rate, *extra,
+                               *load_args(o), "--max-lifetime", int(load_timeout(o))], timeout=load_timeout(o))
+                    if r:
+                        res[f"{shape}/{rate}"] = r["median"]
+            return res
+        out[label] = with_server(Server(work, f"history-{label}"), run)
+    out["query"] = with_server(Server(work, "history-query"),
+                               lambda srv: hb.query(srv.app, srv.hw, os.path.join(srv.dir, "data")))
+    for name in ("hot", "memory", "flush", "postgres"):
+        try:
+            out[name] = getattr(hb, name)()
+        except Exception as e:   # e.g. no PostgreSQL binaries: the other figures still count
+            PROBLEMS.append(f"history {name}: {type(e).__name__}: {e}")
+        print(f"  {name}: {json.dumps(out.get(name))}", flush=True)
+    return out
+
+
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:

@@ -15,7 +15,6 @@ Prints figures; asserts nothing.
 """
 import json
 import os
-import resource
 import statistics
 import struct
 import subprocess

@@ -75,6 +75,8 @@ def get_enhanced_graph_data(session, msg_id, text):
     widget_id = parse_long(parts[1])
     period = parts[2]
     page = parse_int(parts[3]) if len(parts) == 4 else 0
+    if page < 0:
+        raise illegal_command("a page is 0 or more")
     if period not in PERIODS:
         log.debug("%s: unknown graph period %r; no reply, as upstream", session.describe(), period)
         return
@@ -173,8 +175,9 @@ def export_graph_data(session, msg_id, text):
         jobs.append((file_name, minute_files, f"{name} {files.PIN_TYPE_LETTERS[pin_type]}{pin}"))
     subject = f"History graph data for project {dash.name or ''}"
     max_points = server.config["csv.export.data.points.max"]
-    server.workers.submit(_write_exports, jobs, max_points,
-                          on_done=lambda links, error: _mail_links(session, msg_id, subject, links, error))
+    if not server.workers.submit(_write_exports, jobs, max_points,
+                                 on_done=lambda links, error: _mail_links(session, msg_id, subject, links, error)):
+        session.respond(msg_id, Status.SERVER_ERROR)
 
 
 def _write_exports(jobs, max_points):

@@ -23,8 +23,8 @@ MINUTES_PER_DAY = 1440
 LIVE_POINTS = 60
 _EMPTY_RING = bytes(LIVE_POINTS * 2 * 8)
 
-_FIRST = frozenset("+-.0123456789")
-_LAST = frozenset(".0123456789")
+NUMBER_FIRST = frozenset("+-.0123456789")     # what a number may start and end with (no spaces,
+NUMBER_LAST = frozenset(".0123456789")        # no inf/nan spellings)
 
 
 def parse_number(text):
@@ -34,7 +34,7 @@ def parse_number(text):
         value = float(text)
     except (TypeError, ValueError):
         return None
-    if value - value != 0.0 or "_" in text or text[0] not in _FIRST or text[-1] not in _LAST:
+    if value - value != 0.0 or "_" in text or text[0] not in NUMBER_FIRST or text[-1] not in NUMBER_LAST:
         return None     # inf/nan (value - value is nan), Python-only spellings, surrounding spaces
     return value
 
@@ -82,14 +82,17 @@ class Stream:
             self.m_cnt += 1
         else:
             self._other_minute(index, value)
+        if self.live is not None:
+            self.add_live(value, ts)
+
+    def add_live(self, value, ts):
         ring = self.live
-        if ring is not None:
-            if ring is False:
-                ring = self.live = array("d", _EMPTY_RING)
-            at = (self.live_n % LIVE_POINTS) * 2
-            ring[at] = value
-            ring[at + 1] = ts
-            self.live_n += 1
+        if ring is False:
+            ring = self.live = array("d", _EMPTY_RING)
+        at = (self.live_n % LIVE_POINTS) * 2
+        ring[at] = value
+        ring[at + 1] = ts
+        self.live_n += 1
 
     # -- once a minute per pin --------------------------------------------------------------------
     def _other_minute(self, index, value):

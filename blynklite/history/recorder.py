@@ -13,8 +13,8 @@ the last flush not yet appended (at most one minute of averages); what is on dis
 import os
 
 from . import files, graph
-from .aggregate import MINUTE_MS, Stream, parse_number
-from .files import DAILY, HOURLY, MINUTE, PIN_TYPE_LETTERS
+from .aggregate import MINUTE_MS, NUMBER_FIRST, NUMBER_LAST, Stream, parse_number
+from .files import PIN_TYPE_LETTERS
 from .periods import DEFAULT_SELECTED, LIVE
 from ..logger import get_logger
 
@@ -319,9 +319,23 @@ def _recorded_stream(history):
         __slots__ = ()
 
         def __call__(self, write):
-            value = parse_number(write.value)
-            if value is not None:
-                self.add(value, history.stamp or reactor.wall_ms)
+            """The hot path: parse_number and Stream.add inlined (two calls less per write)."""
+            text = write.value
+            try:
+                value = float(text)
+            except ValueError:
+                return
+            if value - value != 0.0 or "_" in text or text[0] not in NUMBER_FIRST or text[-1] not in NUMBER_LAST:
+                return
+            ts = history.stamp or reactor.wall_ms
+            index = ts // MINUTE_MS
+            if index == self.m_idx:
+                self.m_sum += value
+                self.m_cnt += 1
+            else:
+                self._other_minute(index, value)
+            if self.live is not None:
+                self.add_live(value, ts)
     return RecordedStream
 
 
