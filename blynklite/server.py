@@ -58,7 +58,6 @@ class Server:
         self._admin = None
         self._notifier = None
         self.ota = None   # handlers/ota.OtaUpdates, made by the first OTA request
-        self.history = None   # history/recorder.History, started by listen()
         self.acme = None  # tls/acme.LetsEncrypt when automatic certificates are on
         self.history = None   # history/recorder.History, started by listen()
 
