@@ -184,3 +184,50 @@ def test_export_names_never_leave_the_folder():
     assert export.safe_name("a@b.c_1_0_v4_99.csv.gz")
     for bad in ("../x.csv.gz", "a/b.csv.gz", ".hidden.gz", "x.txt", ""):
         assert export.safe_name(bad) is None
+
+
+def test_weekly_jobs_truncate_minute_files_and_drop_unused_history(tmp_path):
+    import os
+    from blynklite.history import recorder
+    user = tmp_path / "a@b.c"
+    user.mkdir()
+    java_file(str(user / "history_1-0_v1_minute.bin"), [(float(i), i * MIN) for i in range(30)])
+    java_file(str(user / "history_1-0_v1_hourly.bin"), [(float(i), i * HOUR) for i in range(30)])
+    java_file(str(user / "history_1-0_v2_minute.bin"), [(1.0, MIN)])
+    (tmp_path / "empty@b.c").mkdir()
+    assert recorder._truncate_all(str(tmp_path), 10) == 1
+    assert files.record_count(str(user / "history_1-0_v1_minute.bin")) == 10
+    assert files.record_count(str(user / "history_1-0_v1_hourly.bin")) == 30      # never truncated
+    assert not (tmp_path / "empty@b.c").exists()
+    used = {files.file_name(1, 0, "VIRTUAL", 1, g) for g in files.GRANULARITIES}
+    assert recorder._delete_unused(str(user), used) == 1
+    assert sorted(os.listdir(user)) == ["history_1-0_v1_hourly.bin", "history_1-0_v1_minute.bin"]
+
+
+def test_old_exports_are_removed(tmp_path):
+    import os
+    old, new = tmp_path / "a_1_0_v1_1.csv.gz", tmp_path / "a_1_0_v1_2.csv.gz"
+    old.write_bytes(b"x")
+    new.write_bytes(b"x")
+    os.utime(old, (1000, 1000))
+    now_ms = int(os.path.getmtime(new) * 1000)
+    assert export.clean_exports(str(tmp_path), 45 * DAY, now_ms) == 1
+    assert [p.name for p in tmp_path.iterdir()] == [new.name]
+
+
+def test_logged_pins_follow_charts_tags_selectors_tiles_and_reports():
+    from blynklite.history.recorder import logged_pins
+    from blynklite.model.dashboard import DashBoard
+    dash = DashBoard.from_json({"id": 1, "devices": [{"id": i} for i in range(4)],
+                                "tags": [{"id": 100_000, "deviceIds": [1, 2]}],
+                                "widgets": [
+        {"type": "ENHANCED_GRAPH", "id": 1, "selectedPeriods": ["DAY"],
+         "dataStreams": [{"targetId": 100_000, "pin": {"pin": 1, "pinType": "VIRTUAL"}},
+                         {"targetId": 200_001, "pin": {"pin": 2, "pinType": "DIGITAL"}}]},
+        {"type": "DEVICE_SELECTOR", "id": 200_001, "deviceIds": [0, 3], "value": 0},
+        {"type": "DEVICE_TILES", "id": 5, "templates": [{"deviceIds": [2], "widgets": [
+            {"type": "ENHANCED_GRAPH", "id": 6, "dataStreams": [{"pin": {"pin": 9, "pinType": "VIRTUAL"}}]}]}]},
+        {"type": "REPORT", "id": 7, "reportSources": [{"type": "DEVICE", "deviceIds": [3],
+                                                       "dataStreams": [{"pin": 4, "pinType": "ANALOG"}]}]}]})
+    assert sorted(logged_pins(dash)) == [(0, "DIGITAL", 2, False), (1, "VIRTUAL", 1, False), (2, "VIRTUAL", 1, False),
+                                         (2, "VIRTUAL", 9, True), (3, "ANALOG", 4, False), (3, "DIGITAL", 2, False)]
