@@ -13,6 +13,11 @@ Usage:
     python3 -m blynklite.client --email E --password P sync [--dash 1] [--device 0]
     python3 -m blynklite.client --email E --password P watch [--dash 1] [--seconds 30]
     python3 -m blynklite.client --email E --password P tokens
+    python3 -m blynklite.client --email E --password P share [--dash 1] [--refresh | --off]
+    python3 -m blynklite.client --email E --password P tags | tag 100000 Lights 0 1 | tag-delete 100000
+    python3 -m blynklite.client --email E --password P provision Garage --id 5
+    python3 -m blynklite.client --email E --password P clone-code [--dash 1] | clone CODE
+    python3 -m blynklite.client --email E reset-password [--token T --new-password NEW]
 
 Common options: --host (127.0.0.1), --port (9443), --no-tls, --cafile FILE, --app (Blynk). They may
 also follow the subcommand. E-mail and password may come from the BLYNK_EMAIL and BLYNK_PASSWORD
@@ -313,7 +318,7 @@ class Failure(Exception):
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
-    if not args.email or not args.password:
+    if not args.email or not (args.password or getattr(args, "no_login", False)):
         parser.error("--email and --password (or BLYNK_EMAIL / BLYNK_PASSWORD) are required")
     try:
         return args.run(args) or 0
@@ -424,8 +429,113 @@ def cmd_tokens(args):
                   f"{dash.get('name', '')} / {device.get('name', '')}")
 
 
+def terminal_qr(text):
+    """A QR code of `text` drawn with half-block characters: two module rows per text line."""
+    from blynklite.qrcode import qr_matrix
+    matrix = qr_matrix(text)
+    size = len(matrix) + 2 * QR_QUIET_ZONE
+    dark = [[False] * size for _ in range(size)]
+    for y, row in enumerate(matrix):
+        for x, module in enumerate(row):
+            dark[y + QR_QUIET_ZONE][x + QR_QUIET_ZONE] = module
+    dark.append([False] * size)
+    glyphs = {(False, False): "\u2588", (True, False): "\u2584", (False, True): "\u2580", (True, True): " "}
+    return "\n".join("".join(glyphs[(dark[y][x], dark[y + 1][x])] for x in range(size))
+                     for y in range(0, size, 2))
+
+
+QR_QUIET_ZONE = 2   # light modules around the symbol; readers want some, a terminal has little room
+
+
+def cmd_share(args):
+    with _logged_in(args) as client:
+        if client._status(Command.SHARING, _join(str(args.dash), "off" if args.off else "on")) != Status.OK:
+            raise Failure(f"no project {args.dash}")
+        if args.off:
+            print(f"sharing of project {args.dash} is off", flush=True)
+            return
+        command = Command.REFRESH_SHARE_TOKEN if args.refresh else Command.GET_SHARE_TOKEN
+        token = client._data(command, str(args.dash), "share token").decode()
+    print(token, flush=True)
+    print(terminal_qr(token), file=sys.stderr)
+    print(f"Project {args.dash} is shared: the other phone scans this code (or types the token) "
+          f"and logs in as {args.email}.", file=sys.stderr)
+
+
+def cmd_tags(args):
+    with _logged_in(args) as client:
+        tags = json.loads(client._data(Command.GET_TAGS, str(args.dash), "tags"))
+    for tag in tags:
+        print(f"{tag['id']}\t{tag.get('name', '')}\t{' '.join(map(str, tag.get('deviceIds') or []))}")
+
+
+def cmd_tag(args):
+    tag = json.dumps({"id": args.id, "name": args.name, "deviceIds": args.devices})
+    with _logged_in(args) as client:
+        command, _, payload = client.request(Command.CREATE_TAG, _join(str(args.dash), tag))
+        if command == Command.RESPONSE and payload == Status.ILLEGAL_COMMAND:
+            payload = client._status(Command.UPDATE_TAG, _join(str(args.dash), tag))   # it exists: update it
+            command = Command.RESPONSE if payload != Status.OK else Command.UPDATE_TAG
+    if command == Command.RESPONSE:
+        raise Failure(f"tag {args.id} refused: {status_name(payload)} (ids start at 100000, names are "
+                      f"1-40 characters, at most 25 devices)")
+    print(f"tag {args.id} {args.name!r}: devices {' '.join(map(str, args.devices)) or '(none)'}")
+
+
+def cmd_tag_delete(args):
+    with _logged_in(args) as client:
+        status = client._status(Command.DELETE_TAG, _join(str(args.dash), str(args.id)))
+    if status != Status.OK:
+        raise Failure(f"delete tag {args.id}: {status_name(status)}")
+
+
+def cmd_provision(args):
+    device = json.dumps({"id": args.id, "name": args.name, "boardType": args.board})
+    with _logged_in(args) as client:
+        reply = json.loads(client._data(Command.GET_PROVISION_TOKEN, _join(str(args.dash), device),
+                                        "provisioning token"))
+    print(reply["token"], flush=True)
+    print(f"Temporary token for device {args.id} {args.name!r}: it joins project {args.dash} when it "
+          f"first logs in with it (unused tokens expire after 7 days).", file=sys.stderr)
+
+
+def cmd_clone_code(args):
+    with _logged_in(args) as client:
+        code = client._data(Command.GET_CLONE_CODE, str(args.dash), "clone code").decode()
+    print(code, flush=True)
+    print(terminal_qr(f"blynk://token/clone/{code}?server={args.host}&port={args.port}"), file=sys.stderr)
+
+
+def cmd_clone(args):
+    with _logged_in(args) as client:
+        payload = client._data(Command.GET_PROJECT_BY_CLONE_CODE, _join(args.code, "new"), "clone")
+    dash = json.loads(zlib.decompress(payload))
+    print(f"project {dash['id']} {dash.get('name', '')!r} created", flush=True)
+    for device in dash.get("devices") or []:
+        print(f"{dash['id']}-{device['id']}\t{device.get('token') or '-'}\t{device.get('name', '')}")
+
+
+def cmd_reset_password(args):
+    with _open(args) as client:
+        if args.token is None:
+            status = client._status(Command.RESET_PASSWORD, _join("start", _normal_email(args.email), args.app))
+            what = f"a reset mail to {args.email}"
+        else:
+            new_password = args.new_password or os.environ.get("BLYNK_NEW_PASSWORD")
+            if not new_password:
+                raise Failure("--new-password (or BLYNK_NEW_PASSWORD) is required with --token")
+            email = _normal_email(args.email)
+            status = client._status(Command.RESET_PASSWORD,
+                                    _join("reset", args.token, password_hash(new_password, email)))
+            what = "the new password"
+    if status != Status.OK:
+        raise Failure(f"{what}: {status_name(status)}")
+    print("mail sent: it holds the token for --token" if args.token is None else "password changed")
+
+
 # One row per subcommand: (name, function, help, example, arguments). An argument is
 # (flags, argparse keywords); help texts give the defaults. A new subcommand is a new row.
+_DASH = (("--dash",), dict(type=int, default=1, help="project id (default: 1)"))
 SUBCOMMANDS = (
     ("new-device", cmd_new_device, "create a device (and the account and a project if needed), print its token",
      "TOKEN=$(python3 -m blynklite.client --email me@example.com --password secret new-device Kitchen)",
@@ -448,7 +558,34 @@ SUBCOMMANDS = (
       (("--seconds",), dict(type=float, help="stop after N seconds (default: run until Ctrl-C)")))),
     ("tokens", cmd_tokens, "list devices and tokens: `1-0<TAB>TOKEN<TAB>project / device`",
      "python3 -m blynklite.client ... tokens", ()),
+    ("share", cmd_share, "share a project: print its share token and show it as a QR code",
+     "python3 -m blynklite.client ... share --dash 1      (--refresh: a new token; --off: stop sharing)",
+     (_DASH, (("--refresh",), dict(action="store_true", help="a new token; share sessions are closed")),
+      (("--off",), dict(action="store_true", help="stop sharing (the token is kept)")))),
+    ("tags", cmd_tags, "list the tags of a project: `ID<TAB>name<TAB>device ids`",
+     "python3 -m blynklite.client ... tags --dash 1", (_DASH,)),
+    ("tag", cmd_tag, "create or update a tag (a write to its id reaches all its devices)",
+     "python3 -m blynklite.client ... tag 100000 Lights 0 1",
+     ((("id",), dict(type=int, help="tag id, 100000 or more")), (("name",), dict(help="tag name")),
+      (("devices",), dict(type=int, nargs="*", help="device ids")), _DASH)),
+    ("tag-delete", cmd_tag_delete, "delete a tag", "python3 -m blynklite.client ... tag-delete 100000",
+     ((("id",), dict(type=int, help="tag id")), _DASH)),
+    ("provision", cmd_provision, "a temporary token for a device that joins the project at its first login",
+     "python3 -m blynklite.client ... provision Garage --id 5",
+     ((("name",), dict(help="device name")), (("--id",), dict(type=int, default=1, help="device id (default: 1)")),
+      (("--board",), dict(default="ESP8266", help="board type (default: ESP8266)")), _DASH)),
+    ("clone-code", cmd_clone_code, "a clone code for a project (and its QR code, as the app scans it)",
+     "python3 -m blynklite.client ... clone-code --dash 1", (_DASH,)),
+    ("clone", cmd_clone, "create a copy of a project from a clone code, with new device tokens",
+     "python3 -m blynklite.client ... clone CODE", ((("code",), dict(help="clone code")),)),
+    ("reset-password", cmd_reset_password,
+     "reset a forgotten password: without --token a mail with a token is sent, with it the password is set",
+     "python3 -m blynklite.client --email me@example.com reset-password; then: "
+     "... reset-password --token TOKEN --new-password NEW",
+     ((("--token",), dict(help="the token from the reset mail")),
+      (("--new-password",), dict(help="the new password (default: $BLYNK_NEW_PASSWORD)")))),
 )
+NO_LOGIN = frozenset(("reset-password",))   # subcommands that need no password
 
 EPILOG = """\
 examples (e-mail and password may also come from BLYNK_EMAIL and BLYNK_PASSWORD):
@@ -476,7 +613,7 @@ def _parser():
     for name, run, help_text, example, arguments in SUBCOMMANDS:
         sub = commands.add_parser(name, help=help_text, description=help_text + ".",
                                   epilog=f"example:\n  {example}", formatter_class=_HelpFormatter)
-        sub.set_defaults(run=run)
+        sub.set_defaults(run=run, no_login=name in NO_LOGIN)
         for flags, options in arguments:
             sub.add_argument(*flags, **options)
         _add_common(sub, argparse.SUPPRESS)
