@@ -74,7 +74,7 @@ MAX_RANDOM_BYTES = 300
 MAX_GROWN_BYTES = 70_000
 # How many findings per kind are printed in full (the counts are always complete), and how long
 # the printed input may get; runs of 16 bytes or more are folded into `unit * n`.
-SHOW_FINDINGS = 5
+SHOW_FINDINGS = 8
 MAX_SHOWN = 1500
 RUN_FOLD = 16
 START_TIMEOUT = 20.0
@@ -1258,7 +1258,7 @@ class Plans:
         self.hellos = Mutator(rng, client_hellos())
         self.random = Mutator(rng, [b""])
         self.http_tokens = None
-        self.http = None
+        self.http = self.http_fields = None
         self.plans = [
             (self.hardware, 6), (self.app_frames, 6), (self.http_requests, 5), (self.websocket_hardware, 2),
             (self.websocket_app, 2), (self.raw_tls_port, 1), (self.garbage, 1), (self.slow_bytes, 1),
@@ -1343,11 +1343,13 @@ class Plans:
         if tokens != self.http_tokens:
             self.http_tokens = tokens
             self.http = Mutator(rng, http_seeds(tokens or (FAKE_TOKEN,)))
+            self.http_fields = _HttpWrap(tokens or (FAKE_TOKEN,), rng)
         port_kind = rng.choice(("plain", "tls", "tls", "hwtls"))
         conn = self._open(port_kind, port_kind != "plain", "http")
         if conn is None:
             return
-        self._throw(conn, self.http, rng.randrange(1, 6), valid_every=2)
+        mutator = self.http_fields if rng.random() < 0.6 else self.http
+        self._throw(conn, mutator, rng.randrange(1, 6), valid_every=2)
         conn.finish(rng)
 
     def _upgrade(self, path, port_kind):
@@ -1459,6 +1461,61 @@ class _BodyWrap:
         return self.framing.message(command, rng.randrange(1, 0x10000), body[:self.max_body])
 
 
+# REST routes as (method, path after the token, body seeds); "-" marks routes without a token.
+HTTP_ROUTES = (
+    ("GET", "/get/V1", None), ("GET", "/get/D13", None), ("GET", "/update/V1?value=42", None),
+    ("GET", "/update/V3?value=1&value=2", None), ("PUT", "/update/V5", (b'["5"]', b'["a","b"]', b"[]")),
+    ("PUT", "/pin/V6", (b'["1"]',)), ("PUT", "/extra/pin/V7", (b'[{"timestamp":1,"value":"2"}]',)),
+    ("GET", "/isHardwareConnected", None), ("GET", "/isAppConnected", None), ("GET", "/project", None),
+    ("GET", "/rtc", None), ("GET", "/qr", None), ("GET", "/clone", None), ("GET", "/data/V1", None),
+    ("POST", "/notify", (b'{"body":"hello"}',)), ("POST", "/email", (b'{"to":"a@b.c","title":"t","subj":"s"}',)),
+    ("GET", "-/csv/x.csv.gz", None), ("GET", "-/admin", None),
+    ("POST", "-/admin/login", (b"email=admin%40blynk.cc&password=abc",)), ("GET", "-/admin/users", None),
+    ("GET", "-/static/admin.css", None), ("GET", "-/", None), ("POST", "-/admin/upload", (b"\x00" * 16,)),
+)
+
+
+class _HttpWrap:
+    """Well-framed requests for the REST routes and the admin page with a mutated path, query, header
+    value or body (Content-Length always right), so the bytes get past the parser to the endpoints."""
+
+    def __init__(self, tokens, rng):
+        self.tokens = tokens
+        self.rng = rng
+        self.seeds = http_seeds(tokens)
+        self.mutator = Mutator(rng, [r[1].encode() for r in HTTP_ROUTES] +
+                               [b for r in HTTP_ROUTES if r[2] for b in r[2]])
+
+    def generate(self):
+        rng = self.rng
+        method, path, bodies = rng.choice(HTTP_ROUTES)
+        prefix, path = ("", path[1:]) if path.startswith("-") else (f"/{rng.choice(self.tokens)}", path)
+        target = prefix + path
+        body = rng.choice(bodies) if bodies else b""
+        part = rng.random()
+        if part < 0.4:
+            target = prefix + _url_safe(self.mutator.mutate(path.encode()))
+        elif part < 0.8 and body:
+            body = self.mutator.mutate(body)
+        elif part < 0.9:
+            method = rng.choice(("GET", "PUT", "POST", "HEAD", "DELETE", "OPTIONS", "PATCH"))
+        extra = ""
+        if rng.random() < 0.2:
+            extra = f"X-Fuzz: {_url_safe(self.mutator.generate())[:200]}\r\n"
+        if rng.random() < 0.1:
+            extra += "Authorization: Basic " + rng.choice(("YWRtaW46eA==", "Og==", "!!", "")) + "\r\n"
+        head = (f"{method} {target or '/'} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n{extra}\r\n")
+        return head.encode("latin-1") + body
+
+
+def _url_safe(data):
+    """Bytes as a request target: printable ASCII kept, everything else %-escaped (the parser would
+    refuse raw control bytes before any endpoint saw them)."""
+    text = "".join(chr(b) if 0x21 <= b < 0x7F else f"%{b:02X}" for b in data)
+    return text if text.startswith("/") else "/" + text
+
+
 class _MqttPublishWrap:
     """PUBLISH packets to the `hardware` topic whose payload is a mutated device body, spaces for
     `\\0` as MQTT devices write them (spec/commands.md §7)."""
@@ -1563,7 +1620,9 @@ def live_phase(seconds, seed, connections, findings, workdir=None):
         figures["log_levels"] = dict(collections.Counter(m.group(1) for m in LOG_LEVEL_LINE.finditer(log)))
         figures["log_bytes"] = len(log)
         for block in blocks:
-            findings.add("server tracebacks", traceback_kind(block))
+            kind = traceback_kind(block)
+            # one fault: the same innermost blynklite frame and exception type, whichever handler
+            findings.add("server tracebacks", kind, key=tuple(line.split(":")[0] for line in kind.splitlines()[1:]))
         for line in log.splitlines():
             if " ERROR " in line:
                 findings.add("server ERROR lines", _log_kind(line))
