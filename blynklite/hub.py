@@ -87,6 +87,8 @@ class Hub:
             self.unindex_dashboard(dash)
         self.users.pop(user.key, None)
         self.dirty.discard(user)
+        for listener in self.profile_listeners:      # e.g. its timers are unregistered
+            listener(user)
 
     def mark_dirty(self, user):
         self.dirty.add(user)

@@ -26,7 +26,7 @@ PASSWORD = "automation-test-pass"
 class InProcessServer:
     host = "127.0.0.1"
 
-    def __init__(self, workdir, wall=None, mail=None, **properties):
+    def __init__(self, workdir, wall=None, files=None, **properties):
         from blynklite.certs import server_tls
         from blynklite.config import load_config
         from blynklite.logger import get_logger
@@ -40,11 +40,9 @@ class InProcessServer:
         props.update({k.replace("_", "."): v for k, v in properties.items()})
         path = workdir / "server.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
-        args = ["-serverConfig", str(path)]
-        if mail is not None:
-            (workdir / "mail.properties").write_text("".join(f"{k}={v}\n" for k, v in mail.items()))
-            args += ["-mailConfig", str(workdir / "mail.properties")]
-        config = load_config(args)
+        for name, lines in (files or {}).items():      # mail.properties, gcm.properties, ...
+            (workdir / name).write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
+        config = load_config(["-serverConfig", str(path)], cwd=str(workdir))
         (workdir / "data").mkdir(parents=True, exist_ok=True)
         tls = server_tls(config, str(workdir / "data"), get_logger("blynklite"))
         self.clock = SteppedClock(wall=wall)

@@ -21,6 +21,10 @@ folder per phase:
             flush of 10,000 streams, chart queries, PostgreSQL rows/s (run with `baseline` for the floor)
   unauthenticated  RSS with 1,000 connections that never log in, each holding the most it may make the
             server buffer, and how many are still open after the login deadline (tools/unauthenticated_bench.py)
+  automation  forwarding CPU per message before the pin-watcher index (git archive of that commit), today
+            with no automation, today with one Eventor rule and one WebHook on other pins; the watcher
+            lookup per write; idle CPU with a dashboard of 200 Timers (tools/automation_bench.py; run with
+            `baseline` for the floor)
 It prints figures, never asserts. At the end: a Markdown table (blynklite, the Java 0.41.17 reference
 from the bench README, the baseline) to paste into README, the command line, and any problems seen
 (server died, loss, closed senders, WARNING/ERROR lines in logs/blynk.log). Only 127.0.0.1 is used.
@@ -115,6 +119,7 @@ class Server:
                 f.write(PROPERTIES.format(hw=self.hw, app=self.app, dir=self.dir))
             self.cmd = [sys.executable, "-m", "blynklite", "-serverConfig", cfg]
         self.proc = None
+        self.env = ENV      # another blynklite tree: a copy with PYTHONPATH changed
 
     def ports_args(self):
         if self.baseline:
@@ -123,7 +128,7 @@ class Server:
 
     def start(self, wait=30):
         self.out = open(os.path.join(self.dir, "server.out"), "w")
-        self.proc = subprocess.Popen(self.cmd, cwd=self.dir, env=ENV, stdout=self.out,
+        self.proc = subprocess.Popen(self.cmd, cwd=self.dir, env=self.env, stdout=self.out,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         ports = [self.hw] if self.baseline else [self.hw, self.app]
         deadline = time.monotonic() + wait
@@ -483,6 +488,45 @@ def phase_history(o, work):
     return out
 
 
+def phase_automation(o, work):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import automation_bench as ab
+    out = {"forward": {}}
+    before = ab.before_tree(work)
+    variants = [("no_automation", None), ("eventor_and_webhook", ab.eventor_and_webhook())]
+    if before:
+        variants.insert(0, ("before", None))
+    for name, widgets in variants:
+        srv = Server(work, f"automation-{name}")
+        if name == "before":
+            srv.env = dict(ENV, PYTHONPATH=before)
+
+        def run(srv, widgets=widgets):
+            if widgets:
+                ab.prepare(srv.app, widgets)
+            res = {}
+            for shape, extra in SHAPES.items():
+                for rate in RATES:
+                    r = bench(["forward", *srv.ports_args(), "--pid", srv.proc.pid, "--rate", rate, *extra,
+                               *load_args(o), "--max-lifetime", int(load_timeout(o))], timeout=load_timeout(o))
+                    if r:
+                        res[f"{shape}/{rate}"] = r["median"]
+            return res
+        out["forward"][name] = with_server(srv, run)
+    out["hot"] = ab.hot()
+    print(f"  hot: {json.dumps(out['hot'])}", flush=True)
+    idle = {}
+    for label, widgets in (("without_timers", []), ("with_timers", ab.timers())):
+        def run_idle(srv, widgets=widgets):
+            ab.prepare(srv.app, widgets, devices=1)
+            time.sleep(2)
+            return ab.idle_cpu_pct(srv.proc.pid, 10 if o.quick else 30)
+        idle[f"{label}_pct"] = with_server(Server(work, f"automation-idle-{label}"), run_idle)
+    out["idle"] = idle
+    print(f"  idle: {json.dumps(idle)}", flush=True)
+    return out
+
+
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -568,6 +612,10 @@ def table(R):
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import history_bench
         rows += history_bench.table_rows(R["history"], bl)
+    if R.get("automation"):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import automation_bench
+        rows += automation_bench.table_rows(R["automation"], bl)
     lines = ["| figure | blynklite | Java 0.41.17 (bench README) | baseline_forwarder.py (this run) |",
              "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
@@ -578,7 +626,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="short runs (3 s, 1 run, 2 s warm-up)")
     ap.add_argument("--only", default="startup,idle,forward,baseline,http,tls,websocket,notify,history,"
-                                      "unauthenticated",
+                                      "unauthenticated,automation",
                     help="comma-separated phases")
     ap.add_argument("--json-out", help="write all figures as JSON to this file")
     ap.add_argument("--runs", type=int, help="measured runs per point (default 3, quick 1)")
@@ -591,7 +639,7 @@ def main():
     o.warmup = o.warmup if o.warmup is not None else (2 if o.quick else 5)
     only = set(o.only.split(","))
     unknown = only - {"startup", "idle", "forward", "baseline", "http", "tls", "websocket", "notify", "history",
-                      "unauthenticated"}
+                      "unauthenticated", "automation"}
     if unknown:
         ap.error(f"unknown phases: {', '.join(sorted(unknown))}")
     command = shlex.join([sys.executable] + sys.argv)
@@ -607,7 +655,8 @@ def main():
         for name, fn in (("startup", phase_startup), ("idle", phase_idle), ("forward", phase_forward),
                          ("baseline", lambda o, w: phase_forward(o, w, baseline=True)),
                          ("http", phase_http), ("tls", phase_tls), ("websocket", phase_websocket), ("notify", phase_notify),
-                         ("history", phase_history), ("unauthenticated", phase_unauthenticated)):
+                         ("history", phase_history), ("unauthenticated", phase_unauthenticated),
+                         ("automation", phase_automation)):
             if name in only:
                 print(f"\n== {name}", flush=True)
                 try:
