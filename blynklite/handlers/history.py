@@ -199,7 +199,7 @@ def _mail_links(session, msg_id, subject, links, error):
             session.respond(msg_id, Status.SERVER_ERROR if error else Status.NO_DATA)
         return
     server = session.server
-    base = download_url(server)
+    base = export.download_url(server)
     body = "<html><body>" + "".join(f'<a href="{base}{name}">{title}</a><br>' for name, title in links) \
         + "</body></html>"
 
@@ -208,14 +208,6 @@ def _mail_links(session, msg_id, subject, links, error):
             session.respond(msg_id, Status.NOTIFICATION_ERROR if mail_error else Status.OK)
     if not server.notifier.mail(session.user.email, subject, body, html=True, on_result=sent):
         session.respond(msg_id, Status.NOTIFICATION_ERROR)
-
-
-def download_url(server):
-    """Upstream's CSV link base: http://host:http.port/ (no port with force.port.80.for.csv)."""
-    host = server.public_host()
-    if server.config["force.port.80.for.csv"]:
-        return f"http://{host}/"
-    return f"http://{host}:{server.config['http.port']}/"
 
 
 HANDLERS = {

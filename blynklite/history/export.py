@@ -51,6 +51,14 @@ def export_name(email, dash_id, device_id, pin_type, pin, now_ms):
     return f"{email}_{dash_id}_{device_id}_{letter}{pin}_{now_ms}{CSV_SUFFIX}"
 
 
+def download_url(server):
+    """Upstream's link base for exports: http://host:http.port/ (no port with force.port.80.for.csv)."""
+    host = server.public_host()
+    if server.config["force.port.80.for.csv"]:
+        return f"http://{host}/"
+    return f"http://{host}:{server.config['http.port']}/"
+
+
 def safe_name(name):
     """The export file a URL names, or None when the name could leave the export folder."""
     if not name or "/" in name or "\\" in name or name.startswith(".") or not name.endswith((".gz", ".zip")):

@@ -16,7 +16,7 @@ import re
 import zipfile
 
 from . import files
-from .export import EXPORT_FOLDER, java_double
+from .export import EXPORT_FOLDER, download_url, java_double
 from ..logger import get_logger
 
 log = get_logger("blynklite.reports")
@@ -234,7 +234,6 @@ class ReportScheduler:
             self._finished(user, report, "ERROR", on_done)
 
     def _mail(self, user, report, file_name, on_done):
-        from ..handlers.history import download_url
         label = {"ONE_TIME": "one time", "DAILY": "daily", "WEEKLY": "weekly", "MONTHLY": "monthly"}[kind(report)]
         title = report.get("name") or "Report"
         link = download_url(self.server) + file_name
