@@ -157,24 +157,48 @@ def endless_server():
     return listener.getsockname()[1]
 
 
+def dripping_server():
+    """Answers a status line, then one header byte every 0.2 s, forever."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve():
+        with listener:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(4096)
+                try:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    while True:
+                        conn.sendall(b"a")
+                        time.sleep(0.2)
+                except OSError:
+                    pass
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1]
+
+
 def test_a_hanging_target_and_an_endless_answer_are_cut_off_and_the_server_stays_responsive(make):
     server = make(webhooks_deny_networks="", webhooks_timeout=800, webhooks_frequency_user_quota_limit=0,
                   webhooks_response_size_limit=1)
     with SilentServer() as silent:
         project = Project(server, [webhook(f"http://127.0.0.1:{silent.port}/hang"),
-                                   webhook(f"http://127.0.0.1:{endless_server()}/big", pin=9, id=41, y=1)])
+                                   webhook(f"http://127.0.0.1:{endless_server()}/big", pin=9, id=41, y=1),
+                                   webhook(f"http://127.0.0.1:{dripping_server()}/drip", pin=11, id=42, y=2)])
         device = LibDevice(server, project.tokens[0])
         try:
             assert device.connected()
             started = time.monotonic()
             project.app.write(1, 0, "V7", "1")
             project.app.write(1, 0, "V9", "1")
-            assert project.app.request(0x06)[2] == Status.OK        # PING answered while both run
+            project.app.write(1, 0, "V11", "1")
+            assert project.app.request(0x06)[2] == Status.OK        # PING answered while they run
             assert time.monotonic() - started < 0.5
             deadline = time.monotonic() + WAIT
-            while failures(server) < 2 and time.monotonic() < deadline:
+            while failures(server) < 3 and time.monotonic() < deadline:
                 time.sleep(0.1)
-            assert failures(server) == 2
+            assert failures(server) == 3
             assert time.monotonic() - started < 3
             seen = []
             while (write := device.next_write(0.3)) is not None:

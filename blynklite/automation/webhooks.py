@@ -200,10 +200,17 @@ def call(request):
     deadline = time.monotonic() + request.timeout
     address = allowed_address(parts.hostname, port, request.deny)
     sock = socket.create_connection(address[:2], timeout=request.timeout)
+    # Per-read timeouts do not bound a target that drips its headers a byte at a time: at the
+    # deadline the socket is shut down, which ends any read in progress.
+    import threading
+    current = [sock]         # the TLS socket replaces the plain one (which is then detached)
+    cutoff = threading.Timer(max(0.0, deadline - time.monotonic()), _shut, (current,))
+    cutoff.daemon = True
+    cutoff.start()
     try:
         if scheme == "https":
             import ssl
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname)
+            sock = current[0] = ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname)
         connection = http.client.HTTPConnection(parts.hostname, port, timeout=request.timeout)
         connection.sock = sock
         path = parts.path or "/"
@@ -214,7 +221,15 @@ def call(request):
         response = connection.getresponse()
         return response.status, _read_limited(response, sock, deadline, request.size_limit)
     finally:
+        cutoff.cancel()
         sock.close()
+
+
+def _shut(current):
+    try:
+        current[0].shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def allowed_address(host, port, deny):
