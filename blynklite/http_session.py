@@ -130,6 +130,12 @@ class HttpSession:
         headers = list(reply.headers)
         if cors:
             headers.append(("Access-Control-Allow-Origin", "*"))
+        stream = getattr(reply, "stream", None)
+        if stream is not None:      # a body too large to queue at once (handlers/ota.FirmwareReply)
+            log.debug("%s %s %s -> %s (streamed)", self.conn.peer[0], request.method, redact(request.path),
+                      reply.status)
+            stream(self, request, headers)
+            return
         keep_alive = request.keep_alive and not reply.close
         self.conn.write(response(reply.status, reply.body, reply.content_type, headers,
                                  keep_alive=keep_alive, head=request.method == "HEAD"))

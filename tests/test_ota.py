@@ -4,7 +4,9 @@ embedded build is uploaded over HTTPS with Basic auth, a device reports an older
 import base64
 import http.client
 import os
+import socket
 import ssl
+import time
 import urllib.parse
 
 import pytest
@@ -244,3 +246,37 @@ def test_the_admin_page_starts_and_stops_updates_with_its_session_cookie(account
     with logged_in_device(server, token) as dev:
         report_build(dev, "old")
         assert ota_messages(dev) == []
+
+
+def download_like_a_device(port, path, pause=0.5):
+    """GET as an ESP on Wi-Fi would: small segments and a small window, reading only after a pause,
+    so the firmware cannot sit in the kernel's buffers and must be paced by the server."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1400)
+    sock.settimeout(WAIT)
+    sock.connect(("127.0.0.1", port))
+    with sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: ESP8266-http-Update\r\n\r\n".encode())
+        time.sleep(pause)
+        data = bytearray()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = bytes(data).partition(b"\r\n\r\n")
+    return head.decode("latin-1"), body
+
+
+def test_a_firmware_larger_than_a_connection_may_queue_reaches_a_slow_device_whole(account):
+    server, email, app, token = account
+    image = firmware(size=3 * 1024 * 1024)       # an ESP32 image: over the 1 MiB output-queue limit
+    status, path = upload(server, data=image)
+    assert status == 200
+    head, body = download_like_a_device(server.hw_port, path.decode())
+    assert f"Content-Length: {len(image)}" in head and "application/octet-stream" in head
+    assert body == image
+    status, _, data = download(server, f"http://127.0.0.1:{server.hw_port}{path.decode()}")
+    assert status == 200 and data == image       # and the next device gets it too

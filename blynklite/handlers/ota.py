@@ -125,16 +125,100 @@ def find_build(path):
 
 # -- serving ----------------------------------------------------------------------------------------
 def serve(server, request, name):
-    """GET /static/ota/<name>: a stored firmware file, or 404 (http-api.md §3)."""
+    """GET /static/ota/<name>: a stored firmware file, streamed (FirmwareReply), or 404 (http-api.md §3)."""
     if not _SERVED_NAME.fullmatch(name):
         return H.not_found()
     folder = folder_of(server)
     path = os.path.realpath(os.path.join(folder, name))
     if os.path.dirname(path) != folder or not os.path.isfile(path):
         return H.not_found()
-    with open(path, "rb") as f:
-        body = f.read()
-    return H.Reply(200, body, "application/octet-stream")
+    return FirmwareReply(path)
+
+
+# A firmware is larger than a connection may queue (net/connection.py HARD_LIMIT): it leaves in chunks,
+# the next one only when the connection is writable again (below its HIGH_WATER mark).
+CHUNK_BYTES = 16 * 1024
+PUMP_DELAY = 0.01                 # seconds between looks at a full connection: up to 6 MB/s each
+STALL_SECONDS = 60.0              # a device that takes nothing for this long is dropped
+
+
+class _Length:
+    """Stands for a body of `size` bytes in codec.http.response(head=True), which needs only its length."""
+    __slots__ = ("size",)
+
+    def __init__(self, size):
+        self.size = size
+
+    def __len__(self):
+        return self.size
+
+
+class FirmwareReply(H.Reply):
+    """200 with Content-Length (ESP8266httpUpdate and HTTPUpdate need it); the HTTP session calls
+    `stream()` instead of writing a body, and the connection closes when the file is sent."""
+    __slots__ = ("path",)
+
+    def __init__(self, path):
+        super().__init__(200, b"", "application/octet-stream", close=True)
+        self.path = path
+
+    def stream(self, session, request, headers):
+        from ..codec.http import response
+        try:
+            f = open(self.path, "rb")
+        except OSError as error:
+            log.error("firmware %s cannot be read: %s", self.path, error)
+            session.conn.write(response(500, b"", None, (), keep_alive=False))
+            session.conn.close("firmware unreadable")
+            return
+        size = os.fstat(f.fileno()).st_size
+        session.conn.write(response(200, _Length(size), self.content_type, headers, keep_alive=False, head=True))
+        if request.method == "HEAD":
+            f.close()
+            session.conn.close("HTTP connection: close")
+            return
+        FirmwareStream(session.server.reactor, session.conn, f, size).pump()
+
+
+class FirmwareStream:
+    """The connection's protocol while a firmware leaves: input is ignored, output paced by the queue."""
+    __slots__ = ("reactor", "conn", "file", "left", "stalled_since")
+
+    def __init__(self, reactor, conn, f, size):
+        self.reactor = reactor
+        self.conn = conn
+        self.file = f
+        self.left = size
+        self.stalled_since = reactor.now
+        conn.protocol = self
+        conn.idle_timeout = 0         # a download may take minutes; STALL_SECONDS guards it instead
+        conn.deadline = 0
+
+    def pump(self):
+        conn = self.conn
+        if conn.closed:
+            return
+        while self.left and conn.writable:
+            chunk = self.file.read(min(CHUNK_BYTES, self.left))
+            if not chunk:             # the file shrank under us: the length sent is a lie now
+                conn.abort("firmware file changed while being sent")
+                return
+            self.left -= len(chunk)
+            self.stalled_since = self.reactor.now
+            conn.write(chunk)
+        if not self.left or conn.closed:
+            self.file.close()
+            conn.close("firmware sent")
+        elif self.reactor.now - self.stalled_since > STALL_SECONDS:
+            conn.abort("firmware download stalled")
+        else:
+            self.reactor.call_later(PUMP_DELAY, self.pump)
+
+    def data_received(self, data):
+        pass
+
+    def connection_lost(self, reason):
+        self.file.close()
 
 
 # -- the admin endpoints ----------------------------------------------------------------------------
