@@ -90,7 +90,8 @@ def test_reset_password_from_the_command_line(tmp_path):
             assert run(server, "new-device", "d", email=EMAIL, password=PASSWORD).returncode == 0
             started = run(server, "reset-password", email=EMAIL, password="")
             assert started.returncode == 0, started.stderr
-            message = smtp.mailbox.next()[2]
+            from test_app_reset import mail_with_subject
+            message = mail_with_subject(smtp, "Password restoration for your Blynk account.")[2]
             token = re.search(r"token=([A-Za-z0-9_-]{32})", message.get_content()).group(1)
             done = run(server, "reset-password", "--token", token, "--new-password", "changed", email=EMAIL,
                        password="")

@@ -28,6 +28,15 @@ def mailing(tmp_path):
             server.stop()
 
 
+def mail_with_subject(smtp, subject):
+    """The next mail with `subject` (the welcome mail of a new account comes first)."""
+    while True:
+        got = smtp.mailbox.next()
+        assert got is not None, f"no mail {subject!r}"
+        if got[2]["Subject"] == subject:
+            return got
+
+
 def reset_client(server):
     return RawClient(server.host, server.app_port, tls=True, app_framing=True)
 
@@ -42,9 +51,8 @@ def test_the_reset_mail_its_token_and_the_new_password(mailing):
     email = new_account(server)
     with reset_client(server) as client:
         assert ask(client, 1, "start", email, "Blynk") == (0, 1, OK)
-        sender, recipients, message = smtp.mailbox.next()
+        sender, recipients, message = mail_with_subject(smtp, "Password restoration for your Blynk account.")
         assert recipients == [email]
-        assert message["Subject"] == "Password restoration for your Blynk account."
         match = LINK.search(message.get_content())
         assert match, message.get_content()
         token = match.group(1) or match.group(2)
@@ -55,8 +63,7 @@ def test_the_reset_mail_its_token_and_the_new_password(mailing):
         assert ask(client, 5, "reset", token, new_hash) == (0, 5, OK)
         assert ask(client, 6, "reset", token, new_hash) == (0, 6, NOT_ALLOWED)   # used once
         assert ask(client, 7, "verify", token) == (0, 7, NOT_ALLOWED)
-    confirmation = smtp.mailbox.next()
-    assert confirmation is not None and confirmation[2]["Subject"] == "Your new password on Blynk"
+    mail_with_subject(smtp, "Your new password on Blynk")
     with AppClient(server.host, server.app_port, timeout=WAIT) as app:
         assert app.login(email, PASSWORD) == NOT_AUTHENTICATED
     with AppClient(server.host, server.app_port, timeout=WAIT) as app:
@@ -80,3 +87,14 @@ def test_a_reset_without_mail_configured_is_a_server_error(server):
     email = new_account(server)
     with reset_client(server) as client:
         assert ask(client, 1, "start", email, "Blynk") == (0, 1, 19)
+
+
+def test_a_new_account_of_the_blynk_app_gets_the_welcome_mail(mailing):
+    server, smtp = mailing
+    smtp.mailbox.skipped_subjects.clear()
+    email = new_account(server)
+    _, recipients, message = smtp.mailbox.next()
+    assert recipients == [email] and message["Subject"] == "Get started with Blynk"
+    with AppClient(server.host, server.app_port, timeout=WAIT) as app:
+        assert app.register("other-app@example.com", PASSWORD, app_name="MyExport") == OK
+    assert smtp.mailbox.next(timeout=0.5) is None            # other app names get none (upstream)

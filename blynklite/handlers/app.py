@@ -114,6 +114,7 @@ def register(session, msg_id, text):
     session.registered = True
     log.info("Registered %s.", email)
     session.ok(msg_id)
+    password_reset.welcome_mail(session.server, email, app_name)
 
 
 def login(session, msg_id, text):

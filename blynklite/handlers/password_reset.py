@@ -1,7 +1,8 @@
 """Password reset from the app, before login (spec/behaviours.md §5.1): RESET_PASSWORD start/verify/reset.
 
-Owns: the pool of reset tokens (32 characters, valid RESET_TOKEN_LIFETIME, used once) and the two mails
-(the link to `http://<restore.host>/restore?...`, then the confirmation). Never does: tell a stranger
+Owns: the pool of reset tokens (32 characters, valid RESET_TOKEN_LIFETIME, used once), the two reset
+mails (the link to `http://<restore.host>/restore?...`, then the confirmation) and the welcome mail a
+new account of the standard app gets. Never does: tell a stranger
 whether an account exists beyond upstream's own answer (ILLEGAL_COMMAND for both a malformed and an
 unknown address); the log names neither the token nor the address of a refused request.
 
@@ -22,6 +23,10 @@ CONFIRM_SUBJECT = "Your new password on {product}"
 RESET_BODY = ("<html><body><p>Hello,</p><p>you asked to reset the password of your {product} account.</p>"
               "<p><a href=\"{url}\">Reset your password</a> (the link works once, for 45 minutes).</p>"
               "<p>If you did not ask for this, ignore this mail.</p></body></html>")
+WELCOME_SUBJECT = "Get started with Blynk"     # upstream's greeting, sent to new accounts of the Blynk app
+WELCOME_BODY = ("<html><body><p>Welcome to {product}!</p><p>Your account {email} is ready on this server. "
+                "Create a project in the app, add a device and put its auth token in your sketch.</p>"
+                "<p>Getting Started Guide: https://www.blynk.cc/getting-started</p></body></html>")
 CONFIRM_BODY = ("<html><body><p>Hello,</p><p>the password of your {product} account {email} was changed."
                 "</p></body></html>")
 
@@ -124,6 +129,14 @@ def reset(session, msg_id, parts):
                          CONFIRM_BODY.format(product=product, email=email), True)
     log.info("%s changed the password by a reset.", email)
     session.ok(msg_id)
+
+
+def welcome_mail(server, email, app_name):
+    """REGISTER of the standard app: a greeting, when mail is configured (its failure only logged)."""
+    if app_name != "Blynk" or not server.notifier.mail_settings().configured:
+        return
+    product = server.config["product.name"]
+    server.notifier.mail(email, WELCOME_SUBJECT, WELCOME_BODY.format(product=product, email=email), True)
 
 
 ACTIONS = {"start": start, "verify": verify, "reset": reset}

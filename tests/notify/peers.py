@@ -96,9 +96,14 @@ class MailBox:
     """aiosmtpd handler: every delivered message, parsed, in a queue. Refuses recipients starting
     with `nobody@`; waits `delay` seconds before answering DATA."""
 
+    # A new account of the Blynk app gets upstream's welcome mail; tests about other mails skip it
+    # (a test about the welcome mail empties this set).
+    SKIPPED_SUBJECTS = frozenset(("Get started with Blynk",))
+
     def __init__(self, delay=0.0):
         self.messages = queue.Queue()
         self.delay = delay
+        self.skipped_subjects = set(self.SKIPPED_SUBJECTS)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.startswith("nobody@"):
@@ -111,6 +116,8 @@ class MailBox:
             import asyncio
             await asyncio.sleep(self.delay)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        if message["Subject"] in self.skipped_subjects:
+            return "250 OK"
         self.messages.put((envelope.mail_from, list(envelope.rcpt_tos), message))
         return "250 OK"
 
