@@ -272,3 +272,17 @@ def test_open_buckets_survive_a_restart(tmp_path):
         app.close()
     finally:
         second.stop()
+
+
+def test_app_and_http_writes_are_recorded_too(stepped):
+    import urllib.request
+    app, (token,) = open_project(stepped, [chart(7, (0, 5, "AVG"))])
+    try:
+        app.write(1, 0, "V5", "7")                              # from the app (no device online)
+        with urllib.request.urlopen(f"http://{stepped.host}:{stepped.hw_port}/{token}/update/V5?value=9",
+                                    timeout=10) as response:
+            assert response.status == 200
+        live = wait_for_graph(app, "1\x007\x00LIVE", lambda d: len(d[1][0]) == 2)
+        assert [v for v, _ in live[1][0]] == [7.0, 9.0]
+    finally:
+        app.close()
