@@ -126,7 +126,9 @@ def hardware_write(session, msg_id, body):
         pins.store_in_widgets(dash, matched, value)
     else:
         user.profile.pins_storage[pin[2]] = value
-    server.watchers.written(user, dash, session.device.id, pin[0], pin[1], pin[2], value, DEVICE, session)
+    index = dash.watch_index       # model/watchers.py: the whole cost when nobody watches this pin
+    if index is None or pin[2] in index or server.watchers.every:
+        server.watchers.written(user, dash, session.device.id, pin[0], pin[1], pin[2], value, DEVICE, session)
     dash.updated_at = session.device.data_received_at = session.server.reactor.wall_ms
     session.server.hub.dirty.add(user)
     if dash.is_active and session.user_session.apps:

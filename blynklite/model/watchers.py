@@ -18,8 +18,9 @@ Owns: the provider and callback lists and the per-dashboard indexes (stored on `
 Never does: storing values, sending frames, scanning widgets on a write.
 
 Invariant (the hot path): a write costs one dict lookup on the dashboard's index and nothing more
-when nobody watches that pin; indexes are rebuilt only when a dashboard changes or a provider is
-added, never per write.
+when nobody watches that pin (handlers/hardware.py makes that lookup inline, before any call:
+`dash.watch_index`, `key in index`, `watchers.every`); indexes are rebuilt only when a dashboard
+changes or a provider is added, never per write.
 """
 from ..codec.body import PIN_LETTERS
 from ..logger import get_logger
@@ -62,12 +63,12 @@ def index_key(dash_id, device_id, pin_type, pin):
 
 
 class PinWatchers:
-    __slots__ = ("hub", "_providers", "_every")
+    __slots__ = ("hub", "_providers", "every")
 
     def __init__(self, hub):
         self.hub = hub
         self._providers = []
-        self._every = ()
+        self.every = ()         # callbacks for every write (read by the hot path: keep it a tuple)
 
     # -- registration -----------------------------------------------------------------------------
     def add_provider(self, provider):
@@ -76,7 +77,7 @@ class PinWatchers:
         self.forget_all()
 
     def watch_every_write(self, callback):
-        self._every = self._every + (callback,)
+        self.every = self.every + (callback,)
 
     def forget_all(self):
         """Every dashboard's index is rebuilt at its next write (after a provider was added)."""
@@ -91,10 +92,10 @@ class PinWatchers:
         if index is None:
             index = self._build(user, dash)
         callbacks = index.get(key)
-        if callbacks is None and not self._every:
+        if callbacks is None and not self.every:
             return
         write = PinWrite(user, dash, device_id, pin_type, pin, value, source, origin)
-        for callback in self._every:
+        for callback in self.every:
             _call(callback, write)
         for callback in callbacks or ():
             _call(callback, write)
