@@ -1632,6 +1632,7 @@ def live_phase(seconds, seed, connections, findings, workdir=None):
 def _log_kind(line):
     """A log line without its time and source address, so repeats of one fault group together."""
     line = re.sub(r"^[\d-]+ [\d:,]+ ", "", line)
+    line = re.sub(r"\.\d+-\d+\.tmp\b", ".<n>.tmp", line)          # atomicfile's temp name counter
     return re.sub(r"\b127\.\d+\.\d+\.\d+\b", "<address>", line)[:300]
 
 
