@@ -9,7 +9,7 @@ blynk.cc, which knows nothing of a server on a Pi), and the admin path redirects
 import os
 import re
 
-from . import history_http, http_api, static_files
+from . import history_http, http_api, reset_pages, static_files
 from .http_common import HttpProblem, Reply, Router, not_found, redirect, server_error
 from .static_files import STATIC_ROOT
 from .. import __version__
@@ -29,7 +29,7 @@ _HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&qu
 
 
 class PublicWeb:
-    def __init__(self, server, routes=http_api.ROUTES + history_http.ROUTES):
+    def __init__(self, server, routes=http_api.ROUTES + reset_pages.ROUTES + history_http.ROUTES):
         self.server = server
         self.router = Router()
         for method, template, handler in routes:
