@@ -382,7 +382,8 @@ def http_seeds(tokens=(FAKE_TOKEN,)):
         '{"body":"hi"}'.encode(),
         f"POST /{token}/email HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
         '7\r\n{"to":1\r\n1\r\n}\r\n0\r\n\r\n'.encode(),
-        f"PUT /{token}/update/V2 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n[\"1\"]\r\n0\r\nX: y\r\n\r\n".encode(),
+        f"PUT /{token}/update/V2 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        '5\r\n["1"]\r\n0\r\nX: y\r\n\r\n'.encode(),
         b"POST /admin/login HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
         b"Content-Length: 36\r\n\r\nemail=admin%40blynk.cc&password=abcd",
         ("GET /websockets HTTP/1.1\r\nHost: 127.0.0.1\r\n" + upgrade + "\r\n").encode(),
