@@ -19,7 +19,7 @@ import time
 
 from . import __version__
 from .certs import CertificateError, server_tls
-from .config import ConfigError, load_config
+from .config import ConfigError, lacking_features, load_config
 from .logger import CRITICAL, DEBUG, ECHO_LEVEL, ERROR, INFO, OFF, WARNING, StreamSink, configure, get_logger
 
 log = get_logger("blynklite")
@@ -65,6 +65,8 @@ def run_server(argv):
     log_path = setup_logging(config)
     data_folder = usable_folder(data_folder_of(config), "data folder", DATA_FOLDER_HINT)
     warn_if_temporary(data_folder)
+    for message in lacking_features(config):
+        log.warning("%s", message)
     tls = server_tls(config, data_folder, log)
     from .server import Server
     server = Server(config, data_folder, tls)
