@@ -1,6 +1,7 @@
 """Widgets as the Java server writes them (spec/app.md §4.5, §5): every declared field with its default,
 in LOAD_PROFILE_GZIPPED, GET_WIDGET, the profile file on disk and HTTP /{token}/project."""
 import json
+import urllib.error
 import urllib.request
 import zlib
 
@@ -46,3 +47,20 @@ def test_widgets_carry_every_java_field_everywhere(server):
     saved = json.loads(next((server.data_dir).rglob(f"{email}.Blynk.user")).read_text())
     assert compact(saved["profile"]["dashBoards"][0]["widgets"][0]) == JAVA
     server.start()
+
+
+def test_head_and_options_on_the_rest_api_are_404_as_upstream(server):
+    email = new_account(server)
+    with AppClient(server.host, server.app_port, timeout=WAIT) as app:
+        assert app.login(email, PASSWORD) == OK
+        _, _, token = app.new_device("d")
+    for method in ("HEAD", "OPTIONS"):
+        request = urllib.request.Request(f"http://{server.host}:{server.hw_port}/{token}/project", method=method)
+        try:
+            urllib.request.urlopen(request, timeout=WAIT)
+            status = 200
+        except urllib.error.HTTPError as error:
+            status = error.code
+        assert status == 404, method
+    with urllib.request.urlopen(f"http://{server.host}:{server.hw_port}/{token}/project", timeout=WAIT) as reply:
+        assert reply.status == 200

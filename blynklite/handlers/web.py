@@ -18,9 +18,6 @@ from ..logger import get_logger
 log = get_logger("blynklite.http")
 
 BLYNK_SITE = "https://www.blynk.cc"
-PREFLIGHT_HEADERS = (("Access-Control-Allow-Methods", "GET, PUT, POST, OPTIONS"),
-                     ("Access-Control-Allow-Headers", "Content-Type"),
-                     ("Access-Control-Max-Age", "86400"))
 LANDING_PAGE = "landing.html"
 # A Host header is used in links only when it is a plain name or address with an optional port.
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
@@ -45,7 +42,7 @@ class PublicWeb:
         if not secure and is_admin_path(path, self.server.config["admin.rootPath"]):
             return Reply(302, headers=[("Location", admin_url(self.server, request))])
         if request.method == "OPTIONS":
-            return Reply(200, headers=PREFLIGHT_HEADERS)
+            return not_found()          # upstream has no OPTIONS route: its NoMatchHandler answers 404
         method = "GET" if request.method == "HEAD" else request.method
         if path == "/favicon.ico":
             path = "/static/favicon.ico"
@@ -56,6 +53,8 @@ class PublicWeb:
             return ota.serve(self.server, request, path[len("/static/ota/"):])
         if method == "GET" and path.startswith("/static/"):
             return static_files.serve(path[len("/static/"):], request)
+        if request.method == "HEAD":
+            return not_found()          # the API has GET/PUT/POST routes only (upstream: 404)
         handler, params = self.router.match(method, path)
         if handler is None:
             return not_found()
