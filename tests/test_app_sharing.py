@@ -229,3 +229,21 @@ def test_share_login_on_dashws_closes_the_connection(server):
     finally:
         ws.close()
     assert [f for f in frames if f[0] != 0x8] == []
+
+
+def _updated_at(app, dash_id):
+    return next(d for d in _profile(app)["dashBoards"] if d["id"] == dash_id)["updatedAt"]
+
+
+def test_updated_at_changes_with_a_new_share_token_but_not_with_sharing_on_off(owner):
+    app, dash = owner["app"], owner["dash"]
+    before = _updated_at(app, dash)
+    time.sleep(0.01)
+    assert app.request(SHARING, f"{dash}\0on")[2] == OK
+    assert _updated_at(app, dash) == before                  # upstream's MobileShareLogic leaves it
+    share_token(app, dash)
+    after_token = _updated_at(app, dash)
+    assert after_token > before
+    time.sleep(0.01)
+    app.request(REFRESH_SHARE_TOKEN, str(dash))
+    assert _updated_at(app, dash) > after_token

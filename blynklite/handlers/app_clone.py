@@ -107,7 +107,8 @@ def _create_clone(session, msg_id, text):
     for device in dash.devices:
         device.reset_for_new_token()
         session.server.hub.assign_token(user, dash, device)
-    app_profile._touch(session, dash)
+    user.last_modified_ts = session.server.reactor.wall_ms     # updatedAt stays the clone's, as upstream
+    session.server.hub.mark_dirty(user)
     session.send(Command.GET_PROJECT_BY_CLONE_CODE, msg_id, app_sharing.compressed(dash.to_json()))
 
 

@@ -68,7 +68,7 @@ def get_share_token(session, msg_id, text):
             raise StatusError(Status.ENERGY_LIMIT, "not enough energy for a share token")
         token = session.server.hub.refresh_share_token(user, dash)
         user.energy -= SHARE_TOKEN_PRICE
-        _saved(session)
+        _token_changed(session, dash)
     session.send(Command.GET_SHARE_TOKEN, msg_id, token)
 
 
@@ -76,7 +76,7 @@ def refresh_share_token(session, msg_id, text):
     user = session.user
     dash = _dash(session, _dash_id_or_not_allowed(text))
     token = session.server.hub.refresh_share_token(user, dash)
-    _saved(session)
+    _token_changed(session, dash)
     for app in list(session.server.hub.session(user).apps):
         if app.share_dash_id == dash.id:
             app.respond(msg_id, Status.NOT_ALLOWED)
@@ -91,15 +91,15 @@ def sharing(session, msg_id, text):
     if len(parts) < 2:
         log.info("%s: sharing without on/off", session.describe())   # upstream: no reply
         return
-    dash.is_shared = parts[1] == "on"
-    dash.updated_at = session.server.reactor.wall_ms
-    _saved(session)
+    dash.is_shared = parts[1] == "on"         # upstream leaves updatedAt and lastModifiedTs alone here
+    session.server.hub.mark_dirty(session.user)
     session.server.echo_to_other_apps(session, Command.SHARING, msg_id, text.encode("utf-8"), dash.id)
     session.ok(msg_id)
 
 
-def _saved(session):
-    session.user.last_modified_ts = session.server.reactor.wall_ms
+def _token_changed(session, dash):
+    """A new share token changes the dashboard's updatedAt and the account's lastModifiedTs (upstream)."""
+    dash.updated_at = session.user.last_modified_ts = session.server.reactor.wall_ms
     session.server.hub.mark_dirty(session.user)
 
 
