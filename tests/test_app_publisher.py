@@ -101,3 +101,19 @@ def test_the_publisher_profile_load_is_unanswered_without_a_database(app):
         assert raw.receive() == (0, 1, OK)
         raw.send(LOAD_PROFILE, f"{'A' * 32}\0" f"1\0{app.email}", msg_id=2)
         assert raw.barrier() == []                         # upstream: no flashed token, no reply
+
+
+@pytest.mark.parametrize("provision, with_token", [("DYNAMIC", True), ("STATIC", False)])
+def test_a_new_account_of_an_exported_app_gets_its_project(app, provision, with_token):
+    assert app.request(42, "1\0" + json.dumps({"id": 0, "name": "board", "boardType": "ESP8266"}))[0] == 42
+    exported = create_app(app, {**APP, "provisionType": provision, "projectIds": [1]})
+    email = "end-user@example.com"
+    with AppClient(app.server.host, app.server.app_port, timeout=WAIT) as user:
+        assert user.register(email, "pw", app_name=exported["id"]) == OK
+    with AppClient(app.server.host, app.server.app_port, timeout=WAIT) as user:
+        assert user.login(email, "pw", app_name=exported["id"]) == OK
+        dashes = profile(user)["dashBoards"]
+    assert [d["id"] for d in dashes] == [1] and dashes[0]["isActive"] is True
+    assert [w["label"] for w in dashes[0]["widgets"]] == ["parent"]
+    token = dashes[0]["devices"][0].get("token")
+    assert (token is not None and len(token) == 32) is with_token

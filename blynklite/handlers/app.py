@@ -114,7 +114,7 @@ def register(session, msg_id, text):
     session.registered = True
     log.info("Registered %s.", email)
     session.ok(msg_id)
-    password_reset.welcome_mail(session.server, email, app_name)
+    app_publisher.account_created(session.server, user)
 
 
 def login(session, msg_id, text):

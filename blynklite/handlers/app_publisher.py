@@ -12,9 +12,11 @@ import json
 import secrets
 import string
 
+from ..codec import json_text
 from ..codec.body import parse_int, split
 from ..codec.commands import Command, Status, illegal_body, illegal_command, not_allowed
-from . import app_profile
+from ..model.dashboard import DashBoard
+from . import app_clone, app_profile, app_sharing, password_reset
 from ..logger import get_logger
 
 log = get_logger("blynklite.publisher")
@@ -50,7 +52,7 @@ def _parse_app(session, text):
     if len(text) > session.server.config["user.widget.max.size.limit"] * 1024:
         raise not_allowed("app JSON over the size limit")
     try:
-        data = json.loads(text)
+        data = json_text.loads(text)
     except ValueError:
         raise illegal_body("app JSON does not parse") from None
     if not isinstance(data, dict):
@@ -176,6 +178,50 @@ def email_qr(session, msg_id, text):
     log.warning("EMAIL_QR for %s: app publishing needs a database of flashed tokens, which blynklite "
                 "does not have", session.user.email)
     session.respond(msg_id, Status.NOTIFICATION_ERROR)
+
+
+# -- a new account of an exported app ---------------------------------------------------------------
+def account_created(server, user):
+    """After REGISTER: the standard app's welcome mail; an exported app's account gets its project."""
+    if user.app_name == "Blynk":
+        password_reset.welcome_mail(server, user.email, user.app_name)
+        return
+    owner, app = _exporting(server, user.app_name)
+    if app is None:
+        log.info("no exported app %s for the new account %s", user.app_name, user.email)
+        return
+    if app.get("isMultiFace"):
+        return            # a multi-face app lets its users pick a face; no project is made (upstream)
+    project_ids = app.get("projectIds") or []
+    parent = owner.profile.dashboard(project_ids[0]) if project_ids else None
+    if parent is None:
+        log.warning("exported app %s names no project of %s", app["id"], owner.email)
+        return
+    _give_project(server, user, parent, app.get("provisionType") == "DYNAMIC")
+
+
+def _exporting(server, app_id):
+    for owner in server.hub.users.values():
+        app = _find_app(owner, app_id)
+        if app is not None:
+            return owner, app
+    return None, None
+
+
+def _give_project(server, user, parent, dynamic):
+    """The exported project, as the new account's project 1: active, no values, new or no tokens."""
+    dash = DashBoard.from_json(app_clone.erased(app_sharing.restricted_json(parent)))
+    now = server.reactor.wall_ms
+    dash.id, dash.parent_id, dash.is_active = 1, parent.parent_id, True
+    dash.created_at = dash.updated_at = now
+    dash.shared_token, dash.is_shared = None, False
+    user.profile.dashboards = [dash]
+    for device in dash.devices:
+        device.reset_for_new_token()
+        if dynamic:
+            server.hub.assign_token(user, dash, device)
+    server.hub.mark_dirty(user)
+    log.info("%s got the project of exported app %s", user.email, user.app_name)
 
 
 # -- flashed tokens and redeem codes: upstream keeps them only in PostgreSQL -----------------------
