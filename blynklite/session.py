@@ -14,9 +14,9 @@ from .logger import get_logger
 log = get_logger("blynklite.session")
 
 QUOTA_WARNING_INTERVAL = 60.0
-# The quota is a one-minute average, which lets a burst through until the average catches up; within
-# one second a connection may send at most this many times the quota, and in its first second, with
-# no average yet, only the quota itself (else a new connection per second would never be limited).
+# The quota is a one-minute average, which lets a burst through until the average catches up (and a
+# new connection, with no average yet, through its whole first second): within any one second a
+# connection may send at most this many times the quota. An app's login burst fits easily.
 QUOTA_BURST_FACTOR = 10
 _ALPHA = 1 - math.exp(-1 / 60)   # the one-minute EWMA, ticked every second
 
@@ -61,7 +61,7 @@ class BinarySession:
         self.framing = framing
         self.meter = RateMeter(server.reactor.now)
         self.quota_limit = server.config["user.message.quota.limit"]
-        self.burst_cap = self.quota_limit
+        self.burst_cap = self.quota_limit * QUOTA_BURST_FACTOR
         self._quota_warned_at = -QUOTA_WARNING_INTERVAL
         self.stats = server.stats
 
@@ -90,10 +90,7 @@ class BinarySession:
     def _over_quota(self, msg_id):
         meter = self.meter
         now = self.server.reactor.now
-        rate = meter.current(now)
-        if meter.started:
-            self.burst_cap = self.quota_limit * QUOTA_BURST_FACTOR
-        if rate > self.quota_limit or meter.count >= self.burst_cap:
+        if meter.current(now) > self.quota_limit or meter.count >= self.burst_cap:
             if now - self._quota_warned_at >= QUOTA_WARNING_INTERVAL:
                 self._quota_warned_at = now
                 log.warning("%s exceeds %s messages/s; dropping", self.describe(), self.quota_limit)

@@ -33,7 +33,12 @@ def make_private_folder(folder):
 
 
 def user_file_name(email, app_name):
-    return f"{email}.{app_name}{SUFFIX}"
+    """`<email>.<appName>.user`; ValueError for a name that would leave the data folder or that no
+    file system takes (the handlers refuse such accounts; this keeps any that slip through inside)."""
+    name = f"{email}.{app_name}{SUFFIX}"
+    if "/" in name or "\\" in name or "\0" in name or name.startswith("."):
+        raise ValueError(f"{name!r} cannot be a profile file name")
+    return name
 
 
 class ProfileStore:

@@ -73,6 +73,8 @@ class RunningServer:
             "hardware.mqtt.port": 0, "listen.address": "127.0.0.1", "server.host": "127.0.0.1",
             "data.folder": self.data_dir, "logs.folder": self.logs_dir, "log.level": "debug",
             "admin.pass": "admin-test-pass", "profile.save.worker.period": 1000,
+            # Tests register many accounts from 127.0.0.1; tests/test_login_guard.py sets its own limit.
+            "registration.limit.per.ip.hourly": 0,
         }
         self.properties.update(extra_properties or {})
         self.process = None

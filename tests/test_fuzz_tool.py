@@ -40,10 +40,9 @@ def figure(output, name):
     return match.group(1).strip()
 
 
-# Codecs the tiny run must find clean. "json text" is left out while its known fault stands: see
-# test_json_text_refuses_any_input_with_value_error below.
+# Codecs the tiny run must find clean: all of them.
 CLEAN_CODECS = ("hardware frames", "app frames", "app websocket", "bodies", "http", "websocket", "sniffer",
-                "mqtt")
+                "json text", "mqtt")
 
 
 def test_a_tiny_codec_run_tries_every_codec_and_finds_nothing_unexpected():
@@ -57,9 +56,8 @@ def test_a_tiny_codec_run_tries_every_codec_and_finds_nothing_unexpected():
     assert "seed 7" in output
 
 
-@pytest.mark.xfail(strict=True, reason="json_text.loads raises RecursionError for JSON nested over ~1000 "
-                   "levels (fuzz finding for issue 8); when it is fixed, drop this mark and CLEAN_CODECS")
 def test_json_text_refuses_any_input_with_value_error():
+    """Once a fuzz finding: JSON nested ~1,000 deep raised RecursionError, not ValueError."""
     code, output = run_tool("--only", "codecs", "--inputs", "3000", "--seed", "7", "--codecs", "json text")
     assert code == 0 and figure(output, "codec unexpected exceptions") == "0", output
 

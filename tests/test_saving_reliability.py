@@ -8,6 +8,7 @@ for any reason is logged, kept dirty and retried without touching anyone else's 
 import json
 import os
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -175,3 +176,40 @@ def test_profile_files_and_data_folder_are_private(server):
     assert _wait_for(path.exists)
     assert os.stat(path).st_mode & 0o777 == 0o600
     assert os.stat(server.data_dir).st_mode & 0o777 == 0o700
+
+
+# -- fuzz findings (tools/fuzz.py) ------------------------------------------------------------------
+@pytest.mark.parametrize("text", ["[" * 2000, '{"a":' * 2000 + "1" + "}" * 2000, "[" * 70 + "]" * 70])
+def test_deeply_nested_json_is_a_value_error(text):
+    with pytest.raises(ValueError):
+        json_text.loads(text)
+
+
+def test_json_at_a_blynk_depth_still_parses():
+    assert json_text.loads("[" * 60 + "]" * 60)
+
+
+def test_deep_json_from_the_app_and_over_http_gets_a_status_not_a_traceback(server):
+    email = new_account(server)
+    with open_app(server, email) as app:
+        token = app.new_device("Device")[2]
+        assert app.request(Command.CREATE_DASH, b"[" * 2000)[2] == Status.ILLEGAL_COMMAND_BODY
+        assert app.request(Command.UPDATE_WIDGET, b"1\0" + b'{"a":' * 2000)[2] == Status.ILLEGAL_COMMAND_BODY
+        assert app.request(Command.GET_WIDGET, b"1\0--1")[2] == Status.ILLEGAL_COMMAND
+        assert app.request(Command.GET_WIDGET, b"1\0" + b"9" * 5000)[2] == Status.ILLEGAL_COMMAND
+    put = urllib.request.Request(f"http://{server.host}:{server.hw_port}/{token}/update/V5", data=b"[" * 2000,
+                                 method="PUT", headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(put, timeout=WAIT)
+    assert answer.value.code in (400, 500) and b"Error parsing body param" in answer.value.read()
+    assert "Traceback" not in server.log_text()
+
+
+@pytest.mark.parametrize("email, app_name", [("n@x.io", "Blynk\0x"), ("s@x.io", "a/b"),
+                                             ("t@x.io", "../../../tmp/x"), ("a/b@x.io", "Blynk")])
+def test_an_account_whose_file_name_would_be_unsafe_is_refused(server, email, app_name):
+    with AppClient(server.host, server.app_port, timeout=WAIT) as app:
+        body = "\0".join((email, "hash", app_name)).encode()
+        assert app.request(Command.REGISTER, body)[2] == Status.ILLEGAL_COMMAND
+    assert server.stop() == 0
+    assert not [p for p in server.data_dir.rglob("*") if "x.io" in p.name]

@@ -46,6 +46,16 @@ def test_parser_gives_a_credentialed_request_its_body():
     assert not parser.has_partial()
 
 
+@pytest.mark.parametrize("chunks", [[b"\nGET / HTTP/1.1\r\n\r\n"], [b"\n", b"GET / HTTP/1.1\r\n\r\n"],
+                                    [b"\r\n\nGET / HTTP/1.1\r\n\r\n"]])
+def test_a_head_at_the_limit_after_empty_lines_parses_however_it_is_cut(chunks):
+    """A fuzz finding: the empty lines before a head were counted against the limit in one read only."""
+    parser = RequestParser(max_header_bytes=16)
+    for chunk in chunks:
+        parser.feed(chunk)
+    assert parser.next_request().path == "/"
+
+
 # -- frames before login ---------------------------------------------------------------------------
 def test_app_frame_over_the_pre_login_limit_is_refused_at_its_header(server, bystander):
     with RawClient(server.host, server.app_port, tls=True, app_framing=True) as app:

@@ -76,6 +76,7 @@ logs.folder={dir}/logs
 user.devices.limit=6000
 user.message.quota.limit=100000000
 hard.socket.idle.timeout=0
+registration.limit.per.ip.hourly=0
 profile.save.worker.period=60000
 log.level=info
 admin.pass=x

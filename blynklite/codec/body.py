@@ -18,19 +18,30 @@ def join(*fields):
 
 
 INT_MIN, INT_MAX = -2**31, 2**31 - 1
+LONG_MIN, LONG_MAX = -2**63, 2**63 - 1
 
 
 def parse_int(text):
     """Java's Integer.parseInt: optional sign and ASCII digits in the 32-bit range; else ILLEGAL_COMMAND."""
+    return _parse_java_integer(text, INT_MIN, INT_MAX)
+
+
+def parse_long(text):
+    """Java's Long.parseLong (widget ids go beyond 32 bits); else ILLEGAL_COMMAND."""
+    return _parse_java_integer(text, LONG_MIN, LONG_MAX)
+
+
+def _parse_java_integer(text, low, high):
     sign = text[:1]
     digits = text[1:] if sign in ("-", "+") else text
     if not digits or not digits.isascii() or not digits.isdigit():
         raise illegal_command(f"{text[:20]!r} is not a number")
     digits = digits.lstrip("0") or "0"
-    value = int(digits) if len(digits) <= 10 else INT_MAX + 1
+    # Longer than the limit's own digits means out of range (and keeps int() far from its 4300-digit cap).
+    value = int(digits) if len(digits) <= len(str(high)) else high + 1
     if sign == "-":
         value = -value
-    if not INT_MIN <= value <= INT_MAX:
+    if not low <= value <= high:
         raise illegal_command(f"{text[:20]!r} is out of range")
     return value
 

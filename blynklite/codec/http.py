@@ -141,11 +141,13 @@ class RequestParser:
             return
         buffer = self._buffer
         have = len(buffer) if buffer is not None else 0
-        if self._state == _HEAD and have + len(data) > self.max_header_bytes + 2:
-            # A head that fits ends with a blank line inside the first max_header_bytes + 2 bytes
-            # (or is preceded by empty lines, which also look like one): look there, copy nothing more.
-            window = (bytes(buffer[self._scanned:]) if have else b"") + \
-                bytes(data[:max(0, self.max_header_bytes + 2 - have)])
+        # A head that fits ends with a blank line inside the first max_header_bytes + 2 bytes after the
+        # empty lines that may precede it (skipped, not counted, by _read_head): look there, copy nothing more.
+        limit = self.max_header_bytes + 2
+        if self._state == _HEAD and have + len(data) > limit:
+            limit += _leading_empty_lines(buffer if have else data)
+        if self._state == _HEAD and have + len(data) > limit:
+            window = (bytes(buffer[self._scanned:]) if have else b"") + bytes(data[:max(0, limit - have)])
             if _blank_line(window, 0)[0] < 0:
                 self._fail(HttpError(431, "Request header fields too large."))
         if buffer is None:

@@ -24,6 +24,7 @@ log = get_logger("blynklite.app")
 # local server accepts the short test addresses (`a@b.c`) its users type.
 EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                            r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]+$")
+APP_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9 ._-]{0,99}$")
 OUTDATED_VERSION = "1.1.1"
 OUTDATED_TEXT = ("Your app is outdated. Please update to the latest app version. "
                  "Ignoring this notice may affect your projects.")
@@ -73,7 +74,14 @@ class AppSession(BinarySession):
 
 
 def valid_email(email):
-    return 0 < len(email) <= 255 and "?" not in email and EMAIL_PATTERN.match(email) is not None
+    """Upstream's rule, and no slash: the e-mail is part of the profile's file name."""
+    return 0 < len(email) <= 255 and "?" not in email and "/" not in email and \
+        EMAIL_PATTERN.match(email) is not None
+
+
+def valid_app_name(name):
+    """The app name is the other part of the profile's file name: `Blynk` or a published app's id."""
+    return APP_NAME_PATTERN.match(name) is not None
 
 
 # -- before login ----------------------------------------------------------------------------------
@@ -102,6 +110,8 @@ def register(session, msg_id, text):
     email, password_hash, app_name = parts[0].strip().lower(), parts[1], parts[2]
     if not valid_email(email) or not password_hash:
         raise illegal_command("invalid email")
+    if not valid_app_name(app_name):
+        raise illegal_command("invalid app name")
     hub = session.server.hub
     if hub.get_user(email, app_name) is not None:
         raise StatusError(Status.USER_ALREADY_REGISTERED)

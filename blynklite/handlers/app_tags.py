@@ -8,6 +8,7 @@ Java server writes, with `deviceIds` always a list of ints.
 """
 import json
 
+from ..codec import json_text
 from ..codec.body import parse_int
 from ..codec.commands import Command, illegal_body, illegal_command
 from . import app_profile
@@ -39,7 +40,7 @@ def _dash(session, dash_id):
 
 def _parse_tag(text):
     try:
-        data = json.loads(text)
+        data = json_text.loads(text)
     except ValueError:
         raise illegal_body("tag JSON does not parse") from None
     if not isinstance(data, dict):

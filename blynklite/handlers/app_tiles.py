@@ -8,7 +8,7 @@ timers inside templates (automation) or the value routing of device writes (the 
 Invariant: after every change the `tiles` list holds exactly one tile per (template, device id in that
 template's `deviceIds`), keeping the value a tile already had for the same device and pin.
 """
-from ..codec.body import split
+from ..codec.body import parse_long as java_parse_long, split
 from ..codec.commands import Status, illegal_body, illegal_command, not_allowed
 from ..model import widgets as W
 from . import app_profile
@@ -20,10 +20,7 @@ TEMPLATE_MAIL_BODY = ("<html><body><p>Template <b>{name}</b></p><p>Template ID: 
 
 
 def parse_long(text):
-    text = text.strip()
-    if not text.lstrip("-").isdigit():
-        raise illegal_command(f"not a number: {text[:20]!r}")
-    return int(text)
+    return java_parse_long(text.strip())
 
 
 def _dash(session, text):

@@ -8,7 +8,8 @@ when nothing was recorded, SERVER_ERROR when a read failed, NOTIFICATION_ERROR w
 """
 import json
 
-from ..codec.body import parse_int
+from ..codec import json_text
+from ..codec.body import parse_int, parse_long
 from ..codec.commands import Command, Status, illegal_body, illegal_command
 from ..history import export, files, graph, reports
 from ..history.periods import PERIODS
@@ -22,14 +23,6 @@ def split_target(field):
     """`dashId[-targetId]` → (dash id, target id or -1) as upstream's split2Device."""
     dash_part, sep, target_part = field.partition("-")
     return parse_int(dash_part), parse_int(target_part) if sep else -1
-
-
-def parse_long(text):
-    """Java's Long.parseLong for widget ids (apps use ids beyond 32 bits)."""
-    digits = text[1:] if text[:1] == "-" else text
-    if not digits or not digits.isascii() or not digits.isdigit() or len(digits) > 19:
-        raise illegal_command(f"{text[:20]!r} is not a number")
-    return int(text)
 
 
 def _dashboard(session, dash_id):
@@ -235,7 +228,7 @@ def _report_widget(session, text):
 
 def _parse_report(text):
     try:
-        report = json.loads(text)
+        report = json_text.loads(text)
     except ValueError:
         raise illegal_body("Error parsing report.") from None
     if not isinstance(report, dict) or not isinstance(report.get("id"), int):
