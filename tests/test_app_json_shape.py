@@ -64,3 +64,23 @@ def test_head_and_options_on_the_rest_api_are_404_as_upstream(server):
         assert status == 404, method
     with urllib.request.urlopen(f"http://{server.host}:{server.hw_port}/{token}/project", timeout=WAIT) as reply:
         assert reply.status == 200
+
+
+def test_updated_at_is_left_alone_by_device_and_token_commands_as_upstream(server):
+    """CREATE_DEVICE, DELETE_DEVICE and REFRESH_TOKEN change the account's lastModifiedTs only."""
+    import time
+    email = new_account(server)
+    with AppClient(server.host, server.app_port, timeout=WAIT) as app:
+        assert app.login(email, PASSWORD) == OK
+        assert app.request(CREATE_DASH, json.dumps({"id": 1, "name": "p"}))[2] == OK
+
+        def updated_at():
+            return json.loads(zlib.decompress(app.request(LOAD_PROFILE, "")[2]))["dashBoards"][0]["updatedAt"]
+        before = updated_at()
+        time.sleep(0.01)
+        assert app.request(42, "1\0" + json.dumps({"id": 0, "name": "d", "boardType": "ESP8266"}))[0] == 42
+        assert app.request(9, "1\0" "0")[0] == 9
+        assert app.request(44, "1\0" "0")[2] == OK
+        assert updated_at() == before
+        assert app.request(CREATE_WIDGET, f"1\0{json.dumps(SENT)}")[2] == OK
+        assert updated_at() > before                     # a widget change does set it

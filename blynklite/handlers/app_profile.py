@@ -4,7 +4,7 @@ import json
 import zlib
 
 from ..codec import json_text
-from ..codec.body import parse_int, parse_long, split
+from ..codec.body import parse_int, split
 from ..codec.commands import (Command, Status, StatusError, illegal_body, illegal_command,
                               not_allowed)
 from ..automation import validate_widget
@@ -260,7 +260,7 @@ def _dash_and_id(session, text, parse_id=parse_int):
 
 
 def delete_widget(session, msg_id, text):
-    dash, widget_id = _dash_and_id(session, text, parse_long)
+    dash, widget_id = _dash_and_id(session, text, _parse_long)
     widget = dash.widget(widget_id)
     if widget is None and app_tiles.delete_template_widget(session, dash, widget_id):
         session.ok(msg_id)
@@ -277,6 +277,12 @@ def delete_widget(session, msg_id, text):
     dash.widgets_changed()
     _touch(session, dash)
     session.ok(msg_id)
+
+
+def _parse_long(text):
+    if not text.lstrip("-").isdigit():
+        raise illegal_command("not a number")
+    return int(text)
 
 
 # -- devices -----------------------------------------------------------------------------------------
@@ -304,7 +310,7 @@ def create_device(session, msg_id, text):
     device.reset_for_new_token()
     session.server.hub.assign_token(session.user, dash, device)
     dash.devices.append(device)
-    _touch(session, dash)
+    _touch(session)         # upstream: the account's lastModifiedTs, not the dashboard's updatedAt
     _reply_json(session, Command.CREATE_DEVICE, msg_id, device.to_json())
 
 
@@ -340,7 +346,7 @@ def delete_device(session, msg_id, text):
     for selector in (w for w in dash.widgets if W.kind(w) == "DEVICE_SELECTOR"):
         if str(selector.get("value")) == str(device.id):
             selector["value"] = dash.devices[0].id if dash.devices else 0
-    _touch(session, dash)
+    _touch(session)         # upstream: lastModifiedTs only
     session.ok(msg_id)
     session.server.hub.close_hardware(user, dash.id, device.id)
     session.server.history.device_deleted(user, dash.id, device.id)
@@ -366,7 +372,7 @@ def refresh_token(session, msg_id, text):
     if device is None:
         raise illegal_body("no such device")
     token = session.server.hub.assign_token(session.user, dash, device)
-    _touch(session, dash)
+    _touch(session)         # upstream: lastModifiedTs only
     session.send(Command.REFRESH_TOKEN, msg_id, token)
     session.server.hub.close_hardware(session.user, dash.id, device.id)
 

@@ -32,6 +32,8 @@ def get_provision_token(session, msg_id, text):
     hub.purge_provisional(now, PROVISION_TOKEN_LIFETIME_MS)
     device.reset_for_new_token()
     hub.assign_provisional_token(session.user, dash, device, now)
+    session.user.last_modified_ts = now          # as upstream's token assignment
+    hub.mark_dirty(session.user)
     app_profile._reply_json(session, Command.GET_PROVISION_TOKEN, msg_id, device.to_json())
 
 
