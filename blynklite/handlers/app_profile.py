@@ -4,7 +4,7 @@ import json
 import zlib
 
 from ..codec import json_text
-from ..codec.body import parse_int, split
+from ..codec.body import parse_int, parse_long, split
 from ..codec.commands import (Command, Status, StatusError, illegal_body, illegal_command,
                               not_allowed)
 from ..automation import validate_widget
@@ -260,7 +260,7 @@ def _dash_and_id(session, text, parse_id=parse_int):
 
 
 def delete_widget(session, msg_id, text):
-    dash, widget_id = _dash_and_id(session, text, _parse_long)
+    dash, widget_id = _dash_and_id(session, text, parse_long)
     widget = dash.widget(widget_id)
     if widget is None and app_tiles.delete_template_widget(session, dash, widget_id):
         session.ok(msg_id)
@@ -277,12 +277,6 @@ def delete_widget(session, msg_id, text):
     dash.widgets_changed()
     _touch(session, dash)
     session.ok(msg_id)
-
-
-def _parse_long(text):
-    if not text.lstrip("-").isdigit():
-        raise illegal_command("not a number")
-    return int(text)
 
 
 # -- devices -----------------------------------------------------------------------------------------
