@@ -138,16 +138,19 @@ class HomeServer(RunningServer):
     """A conftest server whose data.folder is left empty, so the persistent default is used, and whose
     HOME is a temp folder."""
 
-    def __init__(self, workdir, home, **extra):
+    def __init__(self, workdir, home, state_directory=None, **extra):
         super().__init__(workdir, extra)
         del self.properties["data.folder"]
         self.home = home
+        self.state_directory = state_directory
 
     def start(self):
         saved = {name: os.environ.get(name) for name in ("HOME", "XDG_DATA_HOME", "STATE_DIRECTORY")}
         os.environ["HOME"] = str(self.home)
         os.environ.pop("XDG_DATA_HOME", None)
         os.environ.pop("STATE_DIRECTORY", None)
+        if self.state_directory:
+            os.environ["STATE_DIRECTORY"] = str(self.state_directory)   # as systemd's StateDirectory= sets it
         try:
             return super().start()
         finally:
@@ -175,6 +178,18 @@ def test_without_data_folder_profiles_go_to_home_and_the_banner_says_where(tmp_p
         server.stop()
     assert (default / "pi@example.com.Blynk.user").is_file()
     assert (default / "blynklite-selfsigned.crt").is_file()
+
+
+def test_under_systemd_the_state_directory_is_the_default(tmp_path):
+    state = tmp_path / "var-lib-blynklite"
+    state.mkdir()
+    server = HomeServer(tmp_path, tmp_path / "home", state_directory=state).start()
+    try:
+        assert f"Data folder: {state} " in server.banner, server.banner
+    finally:
+        server.stop()
+    assert (state / "admin@blynk.cc.Blynk.user").is_file()
+    assert not (tmp_path / "home" / ".local").exists()
 
 
 def test_a_data_folder_in_the_temp_folder_is_warned_about_on_the_console(server):
