@@ -68,7 +68,9 @@ class PublicWeb:
 
 
 def is_admin_path(path, admin_root):
-    return path == admin_root or path.startswith(admin_root.rstrip("/") + "/")
+    """`/admin` and below; an admin.rootPath of `/` would take the whole plain port, so it takes none."""
+    root = admin_root.rstrip("/")
+    return bool(root) and (path == root or path.startswith(root + "/"))
 
 
 def request_host(server, request):
