@@ -59,3 +59,11 @@ def test_a_strange_host_header_is_not_echoed(server):
 def test_the_tls_port_keeps_sending_the_root_to_the_admin_page(server):
     status, location, _ = get(server, "/", secure=True)
     assert (status, location) == (301, "/admin")
+
+
+def test_an_admin_root_of_slash_does_not_swallow_the_plain_port(make_server):
+    server = make_server(admin_rootPath="/")
+    status, location, _ = get(server, "/no/such/thing")
+    assert (status, location) == (404, None)
+    status, location, page = get(server, "/")
+    assert status == 200 and "blynklite" in page
