@@ -106,3 +106,16 @@ def test_tags_are_kept_across_a_restart(make_server):
     with AppClient(server.host, server.app_port, timeout=WAIT) as client:
         assert client.login(email, PASSWORD) == OK
         assert json.loads(client.request(GET_TAGS, str(dash))[2]) == [{"id": 100000, "name": "Kitchen", "deviceIds": [0]}]
+
+
+def test_user_tags_limit_caps_the_tags_of_a_project(make_server):
+    server = make_server(user_tags_limit=2)
+    email = new_account(server)
+    with AppClient(server.host, server.app_port, timeout=WAIT) as client:
+        assert client.login(email, PASSWORD) == OK
+        dash, _, _ = client.new_device("d")
+        for number in range(2):
+            assert client.request(CREATE_TAG, f"{dash}\0{tag(100000 + number, f't{number}')}")[0] == CREATE_TAG
+        assert client.request(CREATE_TAG, f"{dash}\0{tag(100002, 't2')}")[2] == 6       # NOT_ALLOWED
+        assert client.request(DELETE_TAG, f"{dash}\0" "100000")[2] == OK
+        assert client.request(CREATE_TAG, f"{dash}\0{tag(100002, 't2')}")[0] == CREATE_TAG

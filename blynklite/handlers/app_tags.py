@@ -1,7 +1,8 @@
 """Tags from the app (spec/app.md §3, §5.3): CREATE/UPDATE/DELETE/GET_TAGS.
 
 Owns: the tag checks (id from 100000, a name of 1–40 characters unique in the dashboard, at most 25
-devices). Never does: route writes; a write to a tag id reaches its devices through `app.resolve_targets`.
+devices, at most `user.tags.limit` tags in a dashboard). Never does: route writes; a write to a tag id
+reaches its devices through `app.resolve_targets`.
 
 Invariant: tags stay plain JSON objects `{"id", "name", "deviceIds"}` in `dash.tags`, the shape the
 Java server writes, with `deviceIds` always a list of ints.
@@ -10,7 +11,7 @@ import json
 
 from ..codec import json_text
 from ..codec.body import parse_int
-from ..codec.commands import Command, illegal_body, illegal_command
+from ..codec.commands import Command, illegal_body, illegal_command, not_allowed
 from . import app_profile
 
 FIRST_TAG_ID = 100_000          # target ids below are devices (spec/commands.md §3)
@@ -80,6 +81,9 @@ def create_tag(session, msg_id, text):
     for existing in dash.tags:
         if isinstance(existing, dict) and (existing.get("id") == tag["id"] or existing.get("name") == tag["name"]):
             raise illegal_command("a tag with this id or name exists")
+    if len(dash.tags) >= session.server.config["user.tags.limit"]:
+        # Upstream reads user.tags.limit but never checks it; we do, as user.devices.limit is checked.
+        raise not_allowed("user.tags.limit reached")
     app_profile.ensure_room(session, tag)
     dash.tags.append(tag)
     _changed(session, dash)
