@@ -13,7 +13,7 @@ from .handlers.app import AppSession
 from .handlers.hardware import HardwareSession, mark_offline, mark_online
 from .automation import Automation
 from .hub import Hub
-from .handlers import pins
+from .handlers import password_reset, pins
 from .model.watchers import PinWatchers, index_key
 from .model.widgets import configure_memory
 from .net.connection import Connection
@@ -66,6 +66,7 @@ class Server:
         for user in self.store.load_all():
             user.ip = self.public_host()
             self.hub.add_user(user)
+        password_reset.load_pool(self)          # reset tokens pending at the last shutdown
         return len(self.hub.users)
 
     def listen(self):
@@ -102,6 +103,7 @@ class Server:
             self.history.stop()
         self.hub.dirty.update(self._saving)
         self._saving.clear()
+        password_reset.save_pool(self)
         return self.save_changed(synchronous=True)
 
     def _drain_closing_connections(self, limit=1.0):

@@ -98,3 +98,23 @@ def test_a_new_account_of_the_blynk_app_gets_the_welcome_mail(mailing):
     with AppClient(server.host, server.app_port, timeout=WAIT) as app:
         assert app.register("other-app@example.com", PASSWORD, app_name="MyExport") == OK
     assert smtp.mailbox.next(timeout=0.5) is None            # other app names get none (upstream)
+
+
+def test_a_pending_reset_token_survives_a_restart(mailing):
+    server, smtp = mailing
+    email = new_account(server)
+    with reset_client(server) as client:
+        assert ask(client, 1, "start", email, "Blynk") == (0, 1, OK)
+    message = mail_with_subject(smtp, "Password restoration for your Blynk account.")[2]
+    match = LINK.search(message.get_content())
+    token = match.group(1) or match.group(2)
+    server.stop()
+    saved = server.data_dir / "data" / "tokens_pool_temp.bin"
+    assert saved.exists()
+    server.start()
+    assert not saved.exists()                                   # read and deleted at start
+    with reset_client(server) as client:
+        assert ask(client, 2, "verify", token) == (0, 2, OK)
+        assert ask(client, 3, "reset", token, password_hash("after-restart", email)) == (0, 3, OK)
+    with AppClient(server.host, server.app_port, timeout=WAIT) as app:
+        assert app.login(email, "after-restart") == OK

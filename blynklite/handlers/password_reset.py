@@ -1,6 +1,7 @@
 """Password reset from the app, before login (spec/behaviours.md §5.1): RESET_PASSWORD start/verify/reset.
 
-Owns: the pool of reset tokens (32 characters, valid RESET_TOKEN_LIFETIME, used once), the two reset
+Owns: the pool of reset tokens (32 characters, valid RESET_TOKEN_LIFETIME_MS, used once, kept in
+POOL_FILE over a restart), the two reset
 mails (the link to `http://<restore.host>/restore?...`, then the confirmation) and the welcome mail a
 new account of the standard app gets. Never does: tell a stranger
 whether an account exists beyond upstream's own answer (ILLEGAL_COMMAND for both a malformed and an
@@ -9,15 +10,20 @@ unknown address); the log names neither the token nor the address of a refused r
 Invariant: a token leaves the pool when it is used or when it has expired; expired ones are purged
 whenever the pool is touched, so it never holds more than the resets of the last 45 minutes.
 """
+import json
+import os
 from urllib.parse import quote
 
+from ..atomicfile import write_atomically
 from ..codec.commands import Command, Status, illegal_command, not_allowed
 from ..hub import new_token
 from ..logger import get_logger
 
 log = get_logger("blynklite.reset")
 
-RESET_TOKEN_LIFETIME = 45 * 60      # seconds; upstream's TokensPool keeps a token 45 minutes
+RESET_TOKEN_LIFETIME_MS = 45 * 60 * 1000    # upstream's TokensPool keeps a token 45 minutes
+# Pending tokens outlive a restart: saved here at shutdown, read and deleted at start (spec/storage.md §1).
+POOL_FILE = ("data", "tokens_pool_temp.bin")
 RESET_SUBJECT = "Password restoration for your {product} account."
 CONFIRM_SUBJECT = "Your new password on {product}"
 RESET_BODY = ("<html><body><p>Hello,</p><p>you asked to reset the password of your {product} account.</p>"
@@ -32,7 +38,7 @@ CONFIRM_BODY = ("<html><body><p>Hello,</p><p>the password of your {product} acco
 
 
 class ResetTokens:
-    """token → (email, app name, issued at by the reactor's monotonic clock)."""
+    """token → (email, app name, issued at in wall-clock ms from the reactor, so it survives a restart)."""
     __slots__ = ("tokens",)
 
     def __init__(self):
@@ -40,7 +46,7 @@ class ResetTokens:
 
     def purge(self, now):
         for token, (_, _, issued) in list(self.tokens.items()):
-            if now - issued > RESET_TOKEN_LIFETIME:
+            if now - issued > RESET_TOKEN_LIFETIME_MS:
                 del self.tokens[token]
 
     def has_token_for(self, email, app_name):
@@ -54,6 +60,41 @@ class ResetTokens:
     def get(self, token, now):
         self.purge(now)
         return self.tokens.get(token)
+
+
+def save_pool(server):
+    """At shutdown: the pending tokens to POOL_FILE (nothing, and no file, when none are pending)."""
+    pool = getattr(server, "reset_tokens", None)
+    if pool is None:
+        return
+    pool.purge(server.reactor.wall_ms)
+    if not pool.tokens:
+        return
+    path = os.path.join(server.store.folder, *POOL_FILE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    data = {token: list(entry) for token, entry in pool.tokens.items()}
+    write_atomically(path, json.dumps(data).encode("utf-8"), 0o600)
+    log.info("%d pending password reset token(s) saved", len(data))
+
+
+def load_pool(server):
+    """At start: the tokens saved at the last shutdown (the file is deleted once read)."""
+    path = os.path.join(server.store.folder, *POOL_FILE)
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read())
+        pool = tokens_of(server)
+        for token, (email, app_name, issued) in data.items():
+            pool.tokens[str(token)] = (str(email), str(app_name), int(issued))
+        pool.purge(server.reactor.wall_ms)
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, TypeError, AttributeError) as error:
+        log.warning("%s is unreadable (%s); pending password resets are lost", path, error)
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def tokens_of(server):
@@ -84,7 +125,7 @@ def start(session, msg_id, parts):
         log.info("%s: reset refused (address malformed or no such account)", session.describe())
         raise illegal_command("no such account")
     pool = tokens_of(server)
-    now = server.reactor.now
+    now = server.reactor.wall_ms
     if pool.has_token_for(email, app_name):
         pool.purge(now)
         raise not_allowed("a reset is already pending")
@@ -101,7 +142,7 @@ def start(session, msg_id, parts):
 
 
 def verify(session, msg_id, parts):
-    if tokens_of(session.server).get(parts[1], session.server.reactor.now) is None:
+    if tokens_of(session.server).get(parts[1], session.server.reactor.wall_ms) is None:
         log.info("%s: reset token unknown or expired", session.describe())
         raise not_allowed("reset token unknown or expired")
     session.ok(msg_id)
@@ -110,7 +151,7 @@ def verify(session, msg_id, parts):
 def reset(session, msg_id, parts):
     server = session.server
     pool = tokens_of(server)
-    entry = pool.get(parts[1], server.reactor.now)
+    entry = pool.get(parts[1], server.reactor.wall_ms)
     if entry is None:
         log.info("%s: reset token unknown or expired", session.describe())
         raise not_allowed("reset token unknown or expired")

@@ -66,7 +66,7 @@ def reset_password(server, request):
         log.info("web reset refused: no such account")
         return bad_request("Sorry, this account does not exist.")
     pool = password_reset.tokens_of(server)
-    now = server.reactor.now
+    now = server.reactor.wall_ms
     pool.purge(now)
     token = new_token() + new_token()
     pool.tokens[token] = (email, app_name, now)
@@ -82,7 +82,7 @@ def landing(server, request):
     token = request.query.get("token", [""])[0]
     if not WEB_TOKEN.match(token):
         return bad_request("Invalid request parameters.")
-    entry = password_reset.tokens_of(server).get(token, server.reactor.now)
+    entry = password_reset.tokens_of(server).get(token, server.reactor.wall_ms)
     if entry is None:
         return bad_request("Your token was not found or it is outdated. Please try again.")
     page = LANDING_PAGE.replace("{EMAIL}", entry[0].translate(HTML_ESCAPES)).replace("{TOKEN}", token)
@@ -93,7 +93,7 @@ def update_password(server, request):
     form = _form(request)
     token, password_hash = form.get("token") or "", form.get("password") or ""
     pool = password_reset.tokens_of(server)
-    entry = pool.get(token, server.reactor.now) if WEB_TOKEN.match(token) else None
+    entry = pool.get(token, server.reactor.wall_ms) if WEB_TOKEN.match(token) else None
     if entry is None or not password_hash:
         log.info("web reset refused: token unknown, expired or used")
         return bad_request("Invalid token. Please repeat all steps.")
