@@ -108,6 +108,8 @@ class Hub:
         for device in dash.devices:
             self.forget_token(device)
         self.share_tokens.pop(dash.shared_token or "", None)
+        for token in [t for t in self.provisional if t in self.tokens and self.tokens[t].dash is dash]:
+            del self.provisional[token], self.tokens[token]    # a device not yet in it cannot join it
 
     def assign_token(self, user, dash, device):
         self.forget_token(device)

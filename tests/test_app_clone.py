@@ -120,3 +120,12 @@ def test_provisioning_refuses_an_existing_id_and_bad_bodies(app):
     assert app.request(GET_PROVISION_TOKEN, f"{dash}\0" + json.dumps({"id": 6, "name": "x"}))[2] == ILLEGAL
     assert app.request(GET_PROVISION_TOKEN, f"{dash}\0{{bad")[2] == 11
     assert app.request(GET_PROVISION_TOKEN, f"{dash}\0")[2] == ILLEGAL
+
+
+def test_a_provisioning_token_dies_with_its_dashboard(app):
+    command, _, payload = app.request(GET_PROVISION_TOKEN, f"{app.dash_id}\0" + json.dumps({"id": 5, "name": "n", "boardType": "ESP8266"}))
+    token = json.loads(payload)["token"]
+    assert app.request(23, str(app.dash_id))[2] == OK                  # DELETE_DASH
+    from devices import device
+    with device(app.server) as hw:
+        assert hw.login(token) == 9                                    # INVALID_TOKEN
