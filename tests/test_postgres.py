@@ -85,6 +85,12 @@ def test_device_values_reach_raw_average_and_users_tables(db_server, cluster):
         users = wait_rows(cluster, "SELECT email, appName, energy, json FROM users", 1, dbname="blynk")
         assert users[0][:2] == ("hist@example.com", "Blynk")
         assert json.loads(users[0][3])["dashBoards"][0]["id"] == 1
+        user = db_server.on_reactor(db_server.server.hub.get_user, "hist@example.com", "Blynk")
+        db_server.on_reactor(db_server.server.delete_user, user)          # as the admin page does
+        deadline = time.monotonic() + WAIT
+        while cluster.query("SELECT email FROM users", dbname="blynk") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert cluster.query("SELECT email FROM users", dbname="blynk") == []
     finally:
         device.close()
         app.close()

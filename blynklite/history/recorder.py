@@ -288,6 +288,8 @@ class History:
     def user_deleted(self, user):
         self.forget(user)
         self.reports.forget(user)
+        if self.database is not None:
+            self.database.user_deleted(user)
         self.server.workers.submit(files.delete_folder, self.user_folder(user))
 
     # -- retention --------------------------------------------------------------------------------

@@ -141,6 +141,7 @@ class Database:
         self.raw_rows = collections.deque()
         self.average_rows = collections.deque()
         self.user_rows = {}                 # (email, appName) → row; the newest state wins
+        self.deleted_users = set()          # (email, appName) whose users row goes
         self.refused = 0
         self.written = 0
         self._busy = False
@@ -182,6 +183,11 @@ class Database:
                 self.user_rows[user.key] = self._user_row(user)
         self._users_since = now
 
+    def user_deleted(self, user):
+        """The account was deleted: its users row goes with the next batch."""
+        self.user_rows.pop(user.key, None)
+        self.deleted_users.add(user.key)
+
     def _user_row(self, user):
         """The users row (storage.md §4.1): the account's fields and `json` = its profile JSON."""
         import json
@@ -204,16 +210,18 @@ class Database:
         raw = _take(self.raw_rows, BATCH_ROWS)
         averages = _take(self.average_rows, BATCH_ROWS)
         users, self.user_rows = list(self.user_rows.values()), {}
+        deleted, self.deleted_users = list(self.deleted_users), set()
         purge = self._purge_due
-        if not (raw or averages or users or purge):
+        if not (raw or averages or users or deleted or purge):
             return
         self._busy = True
         now_ms = self.server.reactor.wall_ms
-        if not self.server.workers.submit(self._write, raw, averages, users, purge, now_ms,
-                                          on_done=lambda result, error: self._done(raw, averages, users, error)):
-            self._done(raw, averages, users, RuntimeError("worker queue full"))
+        if not self.server.workers.submit(self._write, raw, averages, users, purge, now_ms, deleted,
+                                          on_done=lambda result, error: self._done(raw, averages, users, error,
+                                                                                   deleted)):
+            self._done(raw, averages, users, RuntimeError("worker queue full"), deleted)
 
-    def _done(self, raw, averages, users, error):
+    def _done(self, raw, averages, users, error, deleted=()):
         self._busy = False
         if error is None:
             self._purge_due = False
@@ -232,13 +240,14 @@ class Database:
         self.average_rows.extendleft(reversed(averages))
         for row in users:
             self.user_rows.setdefault((row[0], row[1]), row)
+        self.deleted_users.update(key for key in deleted if key not in self.user_rows)
 
-    def _write(self, raw, averages, users, purge, now_ms):
+    def _write(self, raw, averages, users, purge, now_ms, deleted=()):
         """On a worker: one transaction per database for the whole batch."""
         if raw or averages or purge:
             self._transaction(self.reporting, self._write_reporting, raw, averages, purge, now_ms)
-        if users:
-            self._transaction(self.main, self._write_users, users)
+        if users or deleted:
+            self._transaction(self.main, self._write_users, users, deleted)
 
     def _transaction(self, connection, work, *args):
         try:
@@ -271,19 +280,22 @@ class Database:
             cursor.execute("DELETE FROM reporting_average_minute WHERE ts < %s", (now - MINUTE_KEEP,))
             cursor.execute("DELETE FROM reporting_average_hourly WHERE ts < %s", (now - HOURLY_KEEP,))
 
-    def _write_users(self, cursor, users):
-        self.driver.extras.execute_values(cursor, USERS_SQL, users, page_size=PAGE_ROWS)
+    def _write_users(self, cursor, users, deleted):
+        if users:
+            self.driver.extras.execute_values(cursor, USERS_SQL, users, page_size=PAGE_ROWS)
+        for email, app_name in deleted:
+            cursor.execute("DELETE FROM users WHERE email = %s AND appName = %s", (email, app_name))
 
     def pending(self):
-        return self._busy or bool(self.raw_rows or self.average_rows or self.user_rows)
+        return self._busy or bool(self.raw_rows or self.average_rows or self.user_rows or self.deleted_users)
 
     def close(self):
         """Shutdown: one last synchronous batch (the workers are stopped by now)."""
         raw, averages = list(self.raw_rows), list(self.average_rows)
-        users = list(self.user_rows.values())
+        users, deleted = list(self.user_rows.values()), list(self.deleted_users)
         try:
-            if raw or averages or users:
-                self._write(raw, averages, users, False, self.server.reactor.wall_ms)
+            if raw or averages or users or deleted:
+                self._write(raw, averages, users, False, self.server.reactor.wall_ms, deleted)
         except Exception as error:
             log.error("database: %d rows could not be written at shutdown: %s",
                       len(raw) + len(averages) + len(users), error)
