@@ -247,3 +247,15 @@ def test_updated_at_changes_with_a_new_share_token_but_not_with_sharing_on_off(o
     time.sleep(0.01)
     app.request(REFRESH_SHARE_TOKEN, str(dash))
     assert _updated_at(app, dash) > after_token
+
+
+def test_a_share_app_leaving_tells_app_connected_devices_adis(shared):
+    from devices import device
+    app, server, dash = shared["app"], shared["server"], shared["dash"]
+    assert app.request(38, f"{dash}\0" + json.dumps({"name": "p", "isShared": True, "isAppConnectedOn": True}))[2] == OK
+    with device(server) as hw:
+        assert hw.login(shared["token"]) == OK
+        hw.barrier()
+        shared["share"].close()
+        message = hw.receive()
+        assert message == (17, 7777, b"adis")              # BLYNK_INTERNAL, as upstream's app state does

@@ -28,13 +28,8 @@ class ShareSession(AppSession):
     def describe(self):
         return f"share app {self.user.email} dash {self.share_dash_id} {self.conn.peer[0]}"
 
-    def connection_lost(self, reason):
-        user_session = self.server.hub.existing_session(self.user)
-        if user_session is None:
-            return
-        if self in user_session.apps:
-            user_session.apps.remove(self)
-        self.server.hub.drop_if_empty(user_session)
+    # Leaving is the owner app's (AppSession.connection_lost): upstream's share state is an app
+    # state, so a closing share app also sends `adis` to the devices of app-connected dashboards.
 
 
 def _table():
