@@ -84,7 +84,8 @@ def test_reports_cost_energy_run_on_demand_and_on_schedule(mail_server):
 
     device.write(5, "30")
     server.wait_recorded(1)
-    server.jump(9 * 60)                               # past 10:15 UTC: the daily run fires by itself
+    server.jump(8 * 60)                               # 10:14: the minute of the 30 is on disk
+    server.jump(60)                                   # past 10:15 UTC: the daily run fires by itself
     _, _, message = smtp.mailbox.next()
     assert message is not None and message["Subject"] == "Your daily Boiler is ready"
     link = message.get_body(("html",)).get_content().split('href="')[1].split('"')[0]
@@ -116,3 +117,38 @@ def test_weekly_and_monthly_next_runs_follow_the_time_zone():
     expired = {"reportType": {"type": "DAILY", "atTime": 0, "durationType": "CUSTOM", "startTs": 0,
                               "endTs": now - 3 * 86_400_000}, "tzName": "UTC"}
     assert reports.next_run(expired, now) is None
+
+
+@pytest.mark.parametrize("command, body, status", [
+    (CREATE_REPORT, "1", Status.ILLEGAL_COMMAND),                        # no JSON
+    (CREATE_REPORT, "1\x00{not json", Status.ILLEGAL_COMMAND_BODY),
+    (CREATE_REPORT, '1\x00{"id": "x"}', Status.ILLEGAL_COMMAND_BODY),
+    (CREATE_REPORT, "9\x00{}", Status.ILLEGAL_COMMAND),                   # unknown dashboard
+    (CREATE_REPORT, "1\x00" + json.dumps(daily(2, 0, recipients="not-an-address")), Status.ILLEGAL_COMMAND),
+    (CREATE_REPORT, "1\x00" + json.dumps(daily(2, 0, reportType={"type": "DAILY", "startTs": 5, "endTs": 1})),
+     Status.ILLEGAL_COMMAND),
+    (UPDATE_REPORT, "1\x00" + json.dumps(daily(99, 0)), Status.ILLEGAL_COMMAND),   # no such report
+    (DELETE_REPORT, "1\x00abc", Status.ILLEGAL_COMMAND),
+    (EXPORT_REPORT, "1\x00", Status.ILLEGAL_COMMAND),
+])
+def test_bad_report_requests_get_a_status_and_change_nothing(mail_server, command, body, status):
+    server, _ = mail_server
+    app, _ = open_project(server, [REPORT_WIDGET])
+    try:
+        assert app.request(command, body)[2] == status
+        assert app.request(Command.GET_ENERGY)[2] == b"10000"
+        assert app.request(Command.PING)[2] == Status.OK
+    finally:
+        app.close()
+
+
+def test_an_expired_custom_report_is_refused(mail_server):
+    server, _ = mail_server
+    app, _ = open_project(server, [REPORT_WIDGET])
+    try:
+        expired = daily(3, 0, reportType={"type": "DAILY", "atTime": 0, "durationType": "CUSTOM",
+                                          "startTs": 0, "endTs": (START - 5 * 86400) * 1000})
+        assert app.request(CREATE_REPORT, "1\x00" + json.dumps(expired))[2] == Status.ILLEGAL_COMMAND_BODY
+        assert app.request(Command.GET_ENERGY)[2] == b"10000"
+    finally:
+        app.close()
