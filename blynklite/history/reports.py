@@ -24,6 +24,8 @@ log = get_logger("blynklite.reports")
 REPORT_PRICE = 2900             # energy per report (upstream Report.getPrice)
 REPORTS_PER_WIDGET = 25         # upstream limits.reportsLimit
 EXPORT_RUN_DELAY_MS = 60_000    # EXPORT_REPORT at most once a minute per report (QUOTA_LIMIT otherwise)
+FLUSH_WAIT_SECONDS = 0.25       # a run waits for the minute flush's appends in steps of this,
+FLUSH_WAITS = 40                # at most 10 s; then it reads what is on disk
 DAY_MS = 86_400_000
 DURATION_DAYS = {"DAILY": 1, "WEEKLY": 7, "MONTHLY": 30}
 PERIOD_MS = {"MINUTE": 60_000, "HOURLY": 3_600_000, "DAILY": DAY_MS}
@@ -207,10 +209,15 @@ class ReportScheduler:
         if report.get("isActive") and self.server.hub.get_user(user.email, user.app_name) is user:
             self.schedule(user, dash_id, report)
 
-    def run(self, user, dash_id, report, on_done=None):
-        """Generate now: zip on a worker, then the mail; `on_done(result)` with OK/NO_DATA/ERROR."""
-        dash = user.profile.dashboard(dash_id)
+    def run(self, user, dash_id, report, on_done=None, waited=0):
+        """Generate now: zip on a worker, then the mail; `on_done(result)` with OK/NO_DATA/ERROR.
+        A run that meets the minute flush still appending waits for it (briefly), so the report
+        includes the minute that has just ended."""
         history = self.server.history
+        if history.pending_writes() and waited < FLUSH_WAITS:
+            self.server.reactor.call_later(FLUSH_WAIT_SECONDS, self.run, user, dash_id, report, on_done, waited + 1)
+            return
+        dash = user.profile.dashboard(dash_id)
         if dash is None:
             self._finished(user, report, "ERROR", on_done)
             return
