@@ -104,11 +104,12 @@ def delete_enhanced_graph_data(session, msg_id, text):
         devices, _ = target_devices(dash, stream_target if target == -1 else target)
         for device_id in devices:
             names += [files.file_name(dash.id, device_id, pin_type, pin, g) for g in files.GRANULARITIES]
-    _submit(session, msg_id, _delete_names, history.user_folder(session.user), names)
+    _submit(session, msg_id, _delete, history.user_folder(session.user), names)
 
 
-def _delete_names(folder, names):
-    files.delete_matching(folder, names)
+def _delete(folder, prefixes):
+    """On a worker: every history file whose name starts with one of `prefixes` (or is one of them)."""
+    files.delete_matching(folder, prefixes)
     return Status.OK
 
 
@@ -136,12 +137,7 @@ def delete_device_data(session, msg_id, text):
     if not prefixes:
         session.ok(msg_id)
         return
-    _submit(session, msg_id, _delete_prefixes, session.server.history.user_folder(session.user), prefixes)
-
-
-def _delete_prefixes(folder, prefixes):
-    files.delete_matching(folder, prefixes)
-    return Status.OK
+    _submit(session, msg_id, _delete, session.server.history.user_folder(session.user), prefixes)
 
 
 # -- 28 --------------------------------------------------------------------------------------------
