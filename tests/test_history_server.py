@@ -286,3 +286,25 @@ def test_app_and_http_writes_are_recorded_too(stepped):
         assert [v for v, _ in live[1][0]] == [7.0, 9.0]
     finally:
         app.close()
+
+
+def test_the_weekly_cleanup_drops_history_nobody_plots(stepped):
+    app, (token,) = open_project(stepped, [chart(7, (0, 5, "AVG")), chart(9, (0, 6, "AVG"))])
+    device = Device(stepped.host, stepped.hw_port, token)
+    folder = stepped.data_dir / "data" / "hist@example.com"
+    try:
+        device.write(5, "1")
+        device.write(6, "2")
+        stepped.wait_recorded(2)
+        stepped.jump(24 * 3600)                   # minute, hour and day closed: both streams idle
+        app.close()
+        app = login(stepped)
+        assert app.request(Command.DELETE_WIDGET, "1\x009")[2] == Status.OK     # v6 is no longer plotted
+        assert stepped.on_reactor(lambda: len(stepped.history.streams)) == 2
+        stepped.on_reactor(stepped.history.clean_unused)
+        stepped.settle()
+        assert sorted(p.name for p in folder.iterdir()) == [f"history_1-0_v5_{g}.bin" for g in ("daily", "hourly", "minute")]
+        assert stepped.on_reactor(lambda: [k[5] for k in stepped.history.streams]) == [5]
+    finally:
+        device.close()
+        app.close()

@@ -302,14 +302,19 @@ class History:
         self.server.workers.submit(export.clean_exports, export.EXPORT_FOLDER, max_age, self.reactor.wall_ms)
 
     def clean_unused(self):
-        """Weekly: every history file no Superchart or Report uses any more is deleted."""
+        """Weekly: every history file no Superchart or Report uses any more is deleted, and the idle
+        in-memory streams of those pins are dropped."""
+        logged = set()
         for user in list(self.server.hub.users.values()):
             used = set()
             for dash in user.profile.dashboards:
                 for device_id, pin_type, pin, _ in logged_pins(dash):
+                    logged.add((user.email, user.app_name, dash.id, device_id, pin_type, pin))
                     for granularity in files.GRANULARITIES:
                         used.add(files.file_name(dash.id, device_id, pin_type, pin, granularity))
             self.server.workers.submit(_delete_unused, self.user_folder(user), used)
+        for key in [k for k, stream in self.streams.items() if k not in logged and stream.is_idle()]:
+            del self.streams[key]
 
 
 def _recorded_stream(history):
