@@ -69,10 +69,11 @@ class Notifier:
         self._mail_windows[user.key] = (start, count + 1)
 
     # -- sending ----------------------------------------------------------------------------------
-    def mail(self, to, subject, body, html=False, on_result=None):
+    def mail(self, to, subject, body, html=False, on_result=None, attachments=()):
         """Queue one mail; `on_result(error)` later (None on success). False if the queue is full."""
         from .notify.mail import send_mail
-        return self._submit("mail", to, send_mail, (self.mail_settings(), to, subject, body, html), on_result)
+        return self._submit("mail", to, send_mail, (self.mail_settings(), to, subject, body, html, attachments),
+                            on_result)
 
     def sms(self, to, text, on_result=None):
         from .notify.sms import send_sms

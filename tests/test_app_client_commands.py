@@ -92,7 +92,7 @@ def test_reset_password_from_the_command_line(tmp_path):
             assert started.returncode == 0, started.stderr
             from test_app_reset import mail_with_subject
             message = mail_with_subject(smtp, "Password restoration for your Blynk account.")[2]
-            token = re.search(r"token=([A-Za-z0-9_-]{32})", message.get_content()).group(1)
+            token = re.search(r"token=([A-Za-z0-9_-]{32})", message.get_body(("html", "plain")).get_content()).group(1)
             done = run(server, "reset-password", "--token", token, "--new-password", "changed", email=EMAIL,
                        password="")
             assert done.returncode == 0 and "password changed" in done.stdout

@@ -53,8 +53,8 @@ def test_the_reset_mail_its_token_and_the_new_password(mailing):
         assert ask(client, 1, "start", email, "Blynk") == (0, 1, OK)
         sender, recipients, message = mail_with_subject(smtp, "Password restoration for your Blynk account.")
         assert recipients == [email]
-        match = LINK.search(message.get_content())
-        assert match, message.get_content()
+        match = LINK.search(message.get_body(("html", "plain")).get_content())
+        assert match
         token = match.group(1) or match.group(2)
         assert ask(client, 2, "start", email, "Blynk") == (0, 2, NOT_ALLOWED)    # one pending reset
         assert ask(client, 3, "verify", "123") == (0, 3, NOT_ALLOWED)
@@ -106,7 +106,7 @@ def test_a_pending_reset_token_survives_a_restart(mailing):
     with reset_client(server) as client:
         assert ask(client, 1, "start", email, "Blynk") == (0, 1, OK)
     message = mail_with_subject(smtp, "Password restoration for your Blynk account.")[2]
-    match = LINK.search(message.get_content())
+    match = LINK.search(message.get_body(("html", "plain")).get_content())
     token = match.group(1) or match.group(2)
     server.stop()
     saved = server.data_dir / "data" / "tokens_pool_temp.bin"
@@ -118,3 +118,19 @@ def test_a_pending_reset_token_survives_a_restart(mailing):
         assert ask(client, 3, "reset", token, password_hash("after-restart", email)) == (0, 3, OK)
     with AppClient(server.host, server.app_port, timeout=WAIT) as app:
         assert app.login(email, "after-restart") == OK
+
+
+def test_the_reset_mail_carries_the_qr_code_the_app_scans(mailing):
+    """The attachment is the QR code of `blynk://restore?...` (the encoder itself is checked against
+    zxing-cpp in test_qrcode.py; it is deterministic, so equal bytes mean the same code)."""
+    from blynklite.qrcode import qr_png
+    server, smtp = mailing
+    email = new_account(server)
+    with reset_client(server) as client:
+        assert ask(client, 1, "start", email, "Blynk") == (0, 1, OK)
+    message = mail_with_subject(smtp, "Password restoration for your Blynk account.")[2]
+    match = LINK.search(message.get_body(("html", "plain")).get_content())
+    token = match.group(1) or match.group(2)
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_filename() == "resetPassQr.png"
+    assert attachment.get_content() == qr_png(f"blynk://restore?token={token}&email={email.replace('@', '%40')}")

@@ -24,6 +24,7 @@ log = get_logger("blynklite.reset")
 RESET_TOKEN_LIFETIME_MS = 45 * 60 * 1000    # upstream's TokensPool keeps a token 45 minutes
 # Pending tokens outlive a restart: saved here at shutdown, read and deleted at start (spec/storage.md §1).
 POOL_FILE = ("data", "tokens_pool_temp.bin")
+RESET_QR_NAME = "resetPassQr.png"       # upstream attaches resetPassQr.jpg; ours is the same code as PNG
 RESET_SUBJECT = "Password restoration for your {product} account."
 CONFIRM_SUBJECT = "Your new password on {product}"
 RESET_BODY = ("<html><body><p>Hello,</p><p>you asked to reset the password of your {product} account.</p>"
@@ -133,10 +134,13 @@ def start(session, msg_id, parts):
     product = server.config["product.name"]
     url = f"http://{server.config['restore.host']}/restore?token={token}&email={quote(email, safe='@')}"
     body = RESET_BODY.format(product=product, url=url)
+    from ..qrcode import qr_png          # the app scans this to open its reset screen (upstream: a JPEG)
+    qr = qr_png(f"{app_name.lower()}://restore?token={token}&email={quote(email, safe='')}")
     log.info("%s asks for a password reset.", email)
     queued = server.notifier.mail(email, RESET_SUBJECT.format(product=product), body, True,
                                   lambda error: session.respond(
-                                      msg_id, Status.OK if error is None else Status.SERVER_ERROR))
+                                      msg_id, Status.OK if error is None else Status.SERVER_ERROR),
+                                  attachments=((RESET_QR_NAME, qr, "image/png"),))
     if not queued:
         session.respond(msg_id, Status.SERVER_ERROR)
 

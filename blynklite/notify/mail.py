@@ -86,7 +86,8 @@ class MailSettings:
         return context
 
 
-def build_message(settings, to, subject, body, html=False):
+def build_message(settings, to, subject, body, html=False, attachments=()):
+    """`attachments`: (file name, bytes, MIME type such as `image/png`) triples."""
     from email.message import EmailMessage
     from email.utils import formatdate, make_msgid, parseaddr
     message = EmailMessage()
@@ -96,16 +97,19 @@ def build_message(settings, to, subject, body, html=False):
     message["Date"] = formatdate(localtime=True)
     message["Message-ID"] = make_msgid(domain=parseaddr(settings.sender)[1].rpartition("@")[2] or "localhost")
     message.set_content(body, subtype="html" if html else "plain", charset="utf-8")
+    for filename, data, mime_type in attachments:
+        maintype, _, subtype = mime_type.partition("/")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     return message
 
 
-def send_mail(settings, to, subject, body, html=False):
+def send_mail(settings, to, subject, body, html=False, attachments=()):
     """Deliver one message to `to` or raise MailError."""
     if not settings.configured:
         raise MailError("mail is not configured: set mail.smtp.host, mail.smtp.username and "
                         "mail.smtp.password in mail.properties")
     try:
-        message = build_message(settings, to, subject, body, html)
+        message = build_message(settings, to, subject, body, html, attachments)
     except (ValueError, TypeError) as error:
         raise MailError(f"cannot build a mail to {to!r}: {error}") from None
     try:
