@@ -79,7 +79,8 @@ def _changed(session, dash):
 def create_tag(session, msg_id, text):
     dash, tag = _request(session, text)
     for existing in dash.tags:
-        if isinstance(existing, dict) and (existing.get("id") == tag["id"] or existing.get("name") == tag["name"]):
+        if isinstance(existing, dict) and (existing.get("id") == tag["id"]
+                                           or existing.get("name") == tag["name"]):
             raise illegal_command("a tag with this id or name exists")
     if len(dash.tags) >= session.server.config["user.tags.limit"]:
         # Upstream reads user.tags.limit but never checks it; we do, as user.devices.limit is checked.

@@ -98,7 +98,8 @@ def _kept_value(old_tiles, template_id, device_id, stream):
         old_stream = old.get("pin")
         if old.get("templateId") == template_id and old.get("deviceId") == device_id \
                 and isinstance(old_stream, dict) and old_stream.get("value") is not None \
-                and (old_stream.get("pin"), old_stream.get("pinType")) == (stream.get("pin"), stream.get("pinType")):
+                and old_stream.get("pin") == stream.get("pin") \
+                and old_stream.get("pinType") == stream.get("pinType"):
             stream["value"] = old_stream["value"]
     return stream
 
@@ -154,7 +155,8 @@ def delete_tile_template(session, msg_id, text):
     template_id = parse_long(parts[2])
     template = tiles["templates"].pop(template_index(tiles, template_id))
     session.user.energy += sum(W.price(w) for w in template.get("widgets") or ())
-    tiles["tiles"] = [t for t in tiles["tiles"] if not (isinstance(t, dict) and t.get("templateId") == template_id)]
+    tiles["tiles"] = [t for t in tiles["tiles"]
+                      if not (isinstance(t, dict) and t.get("templateId") == template_id)]
     _changed(session, dash)
     session.ok(msg_id)
 
