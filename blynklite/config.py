@@ -283,9 +283,6 @@ def _apply(values: dict, props: Mapping[str, object], origin: str, warn) -> None
 # default is named in a WARNING at start (lacking_features). Keys that only tune upstream's threads or
 # logger (server.worker.threads, async.logger.ring.buffer.size) are not features and stay quiet.
 LACKING_FEATURES = {
-    "enable.db": "app export's flashed tokens and redeem codes are not kept in PostgreSQL: REDEEM, "
-                 "ASSIGN_TOKEN and GET_PROJECT_BY_TOKEN answer NOT_ALLOWED and EMAIL_QR NOTIFICATION_ERROR, "
-                 "as upstream does for a token its database does not hold",
     "force.port.80.for.redirect": "blynklite runs as one server and sends no CONNECT_REDIRECT",
     "stats.print.worker.period": "statistics are shown on the admin page, not printed to the log",
 }

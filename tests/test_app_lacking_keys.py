@@ -15,6 +15,6 @@ def test_each_lacking_key_set_away_from_its_default_is_named():
 
 
 def test_the_running_server_logs_the_warning(make_server):
-    server = make_server(enable_db="true")
+    server = make_server(force_port_80_for_redirect="false")
     text = server.log_text() + server.banner
-    assert "WARN" in text.upper() and "enable.db=true: not supported by blynklite" in text
+    assert "WARN" in text.upper() and "force.port.80.for.redirect=false: not supported by blynklite" in text

@@ -2,9 +2,9 @@
 
 Owns: CREATE/UPDATE/DELETE_APP, UPDATE_FACE, EMAIL_QR, REDEEM, ASSIGN_TOKEN, GET_PROJECT_BY_TOKEN and
 the publisher form of LOAD_PROFILE_GZIPPED. Flashed tokens and redeem codes live only in upstream's
-PostgreSQL tables; blynklite has no database writer yet, so those commands give upstream's answer for a
-server whose database does not hold the token: NOT_ALLOWED (EMAIL_QR: NOTIFICATION_ERROR, as the
-token insert fails; the publisher profile load: no reply). Never does: pretend a token was stored.
+PostgreSQL tables: with `enable.db` app_flashed keeps them there; without a database these commands give
+upstream's answer for a token its database does not hold: NOT_ALLOWED (EMAIL_QR: NOTIFICATION_ERROR, as
+the token insert fails; the publisher profile load: no reply). Never does: pretend a token was stored.
 
 Invariant: `profile.apps` holds plain JSON objects in Java's App shape, ids `blynk` + 8 characters.
 """
@@ -16,7 +16,7 @@ from ..codec import json_text
 from ..codec.body import parse_int, split
 from ..codec.commands import Command, Status, illegal_body, illegal_command, not_allowed
 from ..model.dashboard import DashBoard
-from . import app_clone, app_profile, app_sharing, password_reset
+from . import app_clone, app_flashed, app_profile, app_sharing, password_reset
 from ..logger import get_logger
 
 log = get_logger("blynklite.publisher")
@@ -175,6 +175,9 @@ def email_qr(session, msg_id, text):
         raise illegal_body("no such app")
     if app.get("provisionType") == "STATIC" and not dash.devices:
         raise illegal_body("a static app needs devices")
+    if app_flashed.database(session.server) is not None:
+        app_flashed.email_qr(session, msg_id, dash, app)
+        return
     log.warning("EMAIL_QR for %s: app publishing needs a database of flashed tokens, which blynklite "
                 "does not have", session.user.email)
     session.respond(msg_id, Status.NOTIFICATION_ERROR)
@@ -224,36 +227,50 @@ def _give_project(server, user, parent, dynamic):
     log.info("%s got the project of exported app %s", user.email, user.app_name)
 
 
-# -- flashed tokens and redeem codes: upstream keeps them only in PostgreSQL -----------------------
+# -- flashed tokens and redeem codes: upstream keeps them only in PostgreSQL (app_flashed) ---------
 def _no_database(session, what):
     log.info("%s: %s: no database holds flashed tokens or redeem codes", session.describe(), what)
 
 
 def redeem(session, msg_id, text):
+    if app_flashed.database(session.server) is not None:
+        app_flashed.redeem(session, msg_id, text)
+        return
     _no_database(session, "redeem")
     session.respond(msg_id, Status.NOT_ALLOWED)
 
 
 def assign_token(session, msg_id, text):
     parts = split(text)
-    app_profile._dash(session, parse_int(parts[0]))
+    dash = app_profile._dash(session, parse_int(parts[0]))
     if len(parts) < 2:
         log.info("%s: assign token without a token", session.describe())   # upstream: no reply
+        return
+    if app_flashed.database(session.server) is not None:
+        app_flashed.assign_token(session, msg_id, dash, parts[1])
         return
     _no_database(session, "assign token")
     session.respond(msg_id, Status.NOT_ALLOWED)
 
 
 def get_project_by_token(session, msg_id, text):
+    if app_flashed.database(session.server) is not None:
+        app_flashed.get_project_by_token(session, msg_id, text)
+        return
     _no_database(session, "project by flashed token")
     session.respond(msg_id, Status.NOT_ALLOWED)
 
 
 def load_published_profile(session, msg_id, parts):
-    """`flashedToken\\0dashId\\0publisherEmail[\\0appName]`: no flashed token is known, so no reply."""
-    parse_int(parts[1])
+    """`flashedToken\\0dashId\\0publisherEmail[\\0appName]`: the publisher's project for a known flashed
+    token; without a database no token is known, so no reply (upstream)."""
+    dash_id = parse_int(parts[1])
     if len(parts) < 3:
         log.info("%s: publisher profile load without publisher e-mail", session.describe())
+        return
+    if app_flashed.database(session.server) is not None:
+        app_name = parts[3] if len(parts) == 4 else session.user.app_name
+        app_flashed.load_published_profile(session, msg_id, parts[0], dash_id, parts[2].lower(), app_name)
         return
     _no_database(session, "publisher profile")
 
