@@ -27,7 +27,7 @@ class SteppedServer:
         props = {"http.port": self.hw_port, "https.port": self.app_port, "hardware.ssl.port": 0,
                  "hardware.mqtt.port": 0, "listen.address": "127.0.0.1", "server.host": "127.0.0.1",
                  "data.folder": self.data_dir, "logs.folder": workdir / "logs", "admin.pass": "x-admin-pass",
-                 "profile.save.worker.period": 1000}
+                 "profile.save.worker.period": 60000}   # saves (fsync) every second would keep the pool busy
         props.update(properties)
         (workdir / "server.properties").write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         for name, lines in (files or {}).items():
@@ -64,14 +64,20 @@ class SteppedServer:
         self.on_reactor(self.clock.jump, seconds)
         self.settle()
 
-    def settle(self, timeout=WAIT):
+    def settle(self, timeout=2 * WAIT):
+        """Wait until the flush (and every worker task) is done: idle in two checks 50 ms apart, so a
+        timer that was due at the jump has had its reactor round."""
         deadline = time.monotonic() + timeout
-        time.sleep(0.05)
+        quiet = 0
         while time.monotonic() < deadline:
-            if not self.on_reactor(lambda: self.history.pending_writes() or self.server.workers.queued):
+            time.sleep(0.05)
+            busy = self.on_reactor(lambda: self.history.pending_writes() or self.server.workers.queued)
+            quiet = 0 if busy else quiet + 1
+            if quiet == 2:
                 return
-            time.sleep(0.02)
-        raise AssertionError("history writes did not finish in time")
+        state = self.on_reactor(lambda: (self.history._flushing, self.history._writing, len(self.history._waiting),
+                                         self.server.workers.queued))
+        raise AssertionError(f"history writes did not finish in time (flushing, writing, waiting, queued): {state}")
 
     def wait_recorded(self, count, timeout=WAIT):
         """Wait until `count` values sit in the open minutes of the recorder (the writes arrived)."""

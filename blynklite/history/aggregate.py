@@ -39,6 +39,11 @@ def parse_number(text):
     return value
 
 
+def new_ring():
+    """An empty LIVE ring: LIVE_POINTS (value, ms) pairs of doubles."""
+    return array("d", _EMPTY_RING)
+
+
 class Stream:
     """One (account, dashboard, device, pin): the open minute, the hour and day partial sums, closed
     buckets waiting for the flush and, when a chart shows LIVE, the last raw values."""
@@ -88,7 +93,7 @@ class Stream:
     def add_live(self, value, ts):
         ring = self.live
         if ring is False:
-            ring = self.live = array("d", _EMPTY_RING)
+            ring = self.live = new_ring()
         at = (self.live_n % LIVE_POINTS) * 2
         ring[at] = value
         ring[at + 1] = ts

@@ -13,7 +13,7 @@ the last flush not yet appended (at most one minute of averages); what is on dis
 import os
 
 from . import files, graph
-from .aggregate import MINUTE_MS, NUMBER_FIRST, NUMBER_LAST, Stream, parse_number
+from .aggregate import LIVE_POINTS, MINUTE_MS, NUMBER_FIRST, NUMBER_LAST, Stream, new_ring, parse_number
 from .files import PIN_TYPE_LETTERS
 from .periods import DEFAULT_SELECTED, LIVE
 from ..logger import get_logger
@@ -53,6 +53,7 @@ class History:
         self._waiting = {}          # path → [(value, ts)] not yet appended
         self._waiting_count = 0
         self._writing = False
+        self._flushing = False      # a flush is closing streams slice by slice
         self._timers = []
 
     # -- wiring -----------------------------------------------------------------------------------
@@ -181,6 +182,7 @@ class History:
     # -- the minute flush ---------------------------------------------------------------------------
     def flush(self):
         """Close every completed bucket, a slice of streams per reactor round, then append on a worker."""
+        self._flushing = True
         self._flush_slice(list(self.streams.values()), 0, self.reactor.wall_ms, {}, [])
 
     def _flush_slice(self, streams, start, now, batch, rows):
@@ -189,6 +191,7 @@ class History:
         if start + FLUSH_SLICE < len(streams):
             self.reactor.call_soon(self._flush_slice, streams, start + FLUSH_SLICE, now, batch, rows)
             return
+        self._flushing = False
         self._queue(batch)
         if rows and self.database is not None:
             self.database.averages(rows)
@@ -234,8 +237,8 @@ class History:
             self._queue(failed)
 
     def pending_writes(self):
-        """True while records wait for the disk (tests and shutdown)."""
-        return self._writing or bool(self._waiting)
+        """True while a flush runs or its records wait for the disk (tests, reports)."""
+        return self._flushing or self._writing or bool(self._waiting)
 
     # -- reading ----------------------------------------------------------------------------------
     def user_folder(self, user):
@@ -326,7 +329,7 @@ def _recorded_stream(history):
         __slots__ = ()
 
         def __call__(self, write):
-            """The hot path: parse_number and Stream.add inlined (two calls less per write)."""
+            """The hot path: parse_number, Stream.add and add_live inlined (three calls less per write)."""
             text = write.value
             try:
                 value = float(text)
@@ -341,8 +344,14 @@ def _recorded_stream(history):
                 self.m_cnt += 1
             else:
                 self._other_minute(index, value)
-            if self.live is not None:
-                self.add_live(value, ts)
+            ring = self.live
+            if ring is not None:
+                if ring is False:
+                    ring = self.live = new_ring()
+                at = (self.live_n % LIVE_POINTS) * 2
+                ring[at] = value
+                ring[at + 1] = ts
+                self.live_n += 1
     return RecordedStream
 
 
