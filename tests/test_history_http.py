@@ -97,12 +97,15 @@ def test_export_graph_data_mails_working_links(tmp_path):
             assert recipients == ["hist@example.com"]
             assert message["Subject"] == "History graph data for project History"
             html = message.get_body(("html",)).get_content()
-            assert html.count("<a href=") == 1 and ">dev0 v5</a>" in html
-            link = html.split('href="')[1].split('"')[0]
+            assert html.count("<a href=") == 2 and ">dev0 v5</a>" in html    # v9 has no data: no link
+            link, sheet = [part.split('"')[0] for part in html.split('href="')[1:]]
             assert link.startswith(f"http://127.0.0.1:{server.hw_port}/hist@example.com_1_0_v5_")
+            minute = (START * 1000) // MIN_MS * MIN_MS
             with urllib.request.urlopen(link, timeout=10) as response:
-                minute = (START * 1000) // MIN_MS * MIN_MS
                 assert gzip.decompress(response.read()) == f"42.0,{minute},0\n".encode()
+            assert "All streams in one table (spreadsheet, UTC time)" in html
+            with urllib.request.urlopen(sheet, timeout=10) as response:
+                assert gzip.decompress(response.read()).decode() == "time,dev0 v5,dev0 v9\n2026-01-01T10:05:00,42.0,\n"
             app.close()
         finally:
             server.stop()

@@ -149,7 +149,7 @@ def export_graph_data(session, msg_id, text):
     dash = _dashboard(session, dash_id)
     widget = _superchart(dash, parse_long(parts[1]))
     server, user = session.server, session.user
-    jobs = []
+    jobs, columns = [], []
     for stream_target, pin_type, pin, _ in graph.superchart_streams(widget):
         if pin is None:
             continue
@@ -162,14 +162,37 @@ def export_graph_data(session, msg_id, text):
         minute_files = [(d, server.history.path(user, dash.id, d, pin_type, pin, files.MINUTE)) for d in devices]
         file_name = export.export_name(user.email, dash.id, device_id, pin_type, pin, server.reactor.wall_ms)
         jobs.append((file_name, minute_files, f"{name} {files.PIN_TYPE_LETTERS[pin_type]}{pin}"))
+        columns += [(_column_title(dash, d, pin_type, pin), path) for d, path in minute_files]
     subject = f"History graph data for project {dash.name or ''}"
     max_points = server.config["csv.export.data.points.max"]
-    if not server.workers.submit(_write_exports, jobs, max_points,
+    zone_name, zone = _dashboard_zone(dash)
+    sheet = (f"{user.email}_{dash.id}_chart{widget.get('id')}_{server.reactor.wall_ms}.sheet{export.CSV_SUFFIX}",
+             columns, zone, f"All streams in one table (spreadsheet, {zone_name} time)")
+    if not server.workers.submit(_write_exports, jobs, sheet, max_points,
                                  on_done=lambda links, error: _mail_links(session, msg_id, subject, links, error)):
         session.respond(msg_id, Status.SERVER_ERROR)
 
 
-def _write_exports(jobs, max_points):
+def _column_title(dash, device_id, pin_type, pin):
+    device = dash.device(device_id)
+    name = device.name if device is not None and device.name else f"device {device_id}"
+    return f"{name} {files.PIN_TYPE_LETTERS[pin_type]}{pin}"
+
+
+def _dashboard_zone(dash):
+    """The spreadsheet's time zone: the project's RTC widget zone, else UTC."""
+    rtc = dash.widget_of_type("RTC")
+    name = (rtc or {}).get("tzName") or "UTC"
+    try:
+        import zoneinfo
+        return name, zoneinfo.ZoneInfo(name)
+    except (ImportError, ValueError, KeyError, OSError):
+        import datetime
+        return "UTC", datetime.timezone.utc
+
+
+def _write_exports(jobs, sheet, max_points):
+    """On a worker: one upstream CSV per stream, then the spreadsheet form of all of them."""
     links = []
     for file_name, minute_files, title in jobs:
         try:
@@ -179,6 +202,13 @@ def _write_exports(jobs, max_points):
             pass
         except OSError as error:
             log.error("CSV export %s failed: %s", file_name, error)
+    sheet_name, columns, zone, title = sheet
+    if links:
+        try:
+            export.write_sheet_csv(export.EXPORT_FOLDER, sheet_name, columns, max_points, zone)
+            links.append((sheet_name, title))
+        except (export.NoData, OSError) as error:
+            log.error("spreadsheet export %s failed: %s", sheet_name, error)
     return links
 
 
@@ -189,7 +219,7 @@ def _mail_links(session, msg_id, subject, links, error):
         return
     server = session.server
     base = export.download_url(server)
-    body = "<html><body>" + "".join(f'<a href="{base}{name}">{title}</a><br>' for name, title in links) \
+    body = "<html><body>" + "".join(f'<a href="{base}{name}">{_html(title)}</a><br>' for name, title in links) \
         + "</body></html>"
 
     def sent(mail_error):
@@ -197,6 +227,11 @@ def _mail_links(session, msg_id, subject, links, error):
             session.respond(msg_id, Status.NOTIFICATION_ERROR if mail_error else Status.OK)
     if not server.notifier.mail(session.user.email, subject, body, html=True, on_result=sent):
         session.respond(msg_id, Status.NOTIFICATION_ERROR)
+
+
+def _html(text):
+    import html
+    return html.escape(str(text))
 
 
 HANDLERS = {
