@@ -425,22 +425,44 @@ def post_mails(srv, token):
 
 
 def phase_history(o, work):
+    """Recording off and on side by side: each point is measured on both servers in turn, run after
+    run (as the automation phase), so a shared machine's load drifts alike for both; then
+    tools/history_bench.py's figures."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import history_bench as hb
-    out = {}
-    for label in ("recording_off", "recording_on"):
-        def run(srv, label=label):
-            if label == "recording_on":
+    out = {"recording_off": {}, "recording_on": {}}
+    servers = {}
+    try:
+        for name in ("recording_off", "recording_on"):
+            srv = servers[name] = Server(work, f"history-{name}")
+            with open(os.path.join(srv.dir, "server.properties"), "a") as f:
+                f.write("registration.limit.per.ip.hourly=1000000\n")   # bench.py registers at every point
+            srv.start()
+            if name == "recording_on":
                 hb.prechart(srv.app)
-            res = {}
-            for shape, extra in SHAPES.items():
-                for rate in hb.RATES:
-                    r = bench(["forward", *srv.ports_args(), "--pid", srv.proc.pid, "--rate", rate, *extra,
-                               *load_args(o), "--max-lifetime", int(load_timeout(o))], timeout=load_timeout(o))
-                    if r:
-                        res[f"{shape}/{rate}"] = r["median"]
-            return res
-        out[label] = with_server(Server(work, f"history-{label}"), run)
+        for shape, extra in SHAPES.items():
+            for rate in hb.RATES:
+                runs = {name: [] for name in servers}
+                for _ in range(o.runs):
+                    for name, srv in servers.items():
+                        if not srv.alive():
+                            continue
+                        r = bench(["forward", *srv.ports_args(), "--pid", srv.proc.pid, "--rate", rate, *extra,
+                                   "--seconds", o.seconds, "--runs", 1, "--warmup", o.warmup,
+                                   "--max-lifetime", int(load_timeout(o))], timeout=load_timeout(o))
+                        if r:
+                            runs[name].append(r["median"]["server_cpu_us_per_msg"])
+                for name, values in runs.items():
+                    if values:
+                        out[name][f"{shape}/{rate}"] = {"server_cpu_us_per_msg": statistics.median(values),
+                                                        "runs": values}
+    finally:
+        for srv in servers.values():
+            died = srv.proc is not None and srv.proc.poll() is not None
+            code = srv.stop()
+            if died:
+                PROBLEMS.append(f"{srv.name}: server exited during the phase (code {code})")
+            check_log(srv)
     out["query"] = with_server(Server(work, "history-query"),
                                lambda srv: hb.query(srv.app, srv.hw, os.path.join(srv.dir, "data")))
     for name in ("hot", "memory", "flush", "postgres"):
@@ -459,34 +481,6 @@ def phase_unauthenticated(o, work):
     if result and result.get("open_after_deadline"):
         PROBLEMS.append(f"unauthenticated: {result['open_after_deadline']} connections open after the deadline")
     return result
-
-
-def phase_history(o, work):
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import history_bench as hb
-    out = {}
-    for label in ("recording_off", "recording_on"):
-        def run(srv, label=label):
-            if label == "recording_on":
-                hb.prechart(srv.app)
-            res = {}
-            for shape, extra in SHAPES.items():
-                for rate in hb.RATES:
-                    r = bench(["forward", *srv.ports_args(), "--pid", srv.proc.pid, "--rate", rate, *extra,
-                               *load_args(o), "--max-lifetime", int(load_timeout(o))], timeout=load_timeout(o))
-                    if r:
-                        res[f"{shape}/{rate}"] = r["median"]
-            return res
-        out[label] = with_server(Server(work, f"history-{label}"), run)
-    out["query"] = with_server(Server(work, "history-query"),
-                               lambda srv: hb.query(srv.app, srv.hw, os.path.join(srv.dir, "data")))
-    for name in ("hot", "memory", "flush", "postgres"):
-        try:
-            out[name] = getattr(hb, name)()
-        except Exception as e:   # e.g. no PostgreSQL binaries: the other figures still count
-            PROBLEMS.append(f"history {name}: {type(e).__name__}: {e}")
-        print(f"  {name}: {json.dumps(out.get(name))}", flush=True)
-    return out
 
 
 def phase_automation(o, work):
