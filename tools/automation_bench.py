@@ -2,10 +2,10 @@
 """tools/automation_bench.py - the automation figures of issue 9, used by `tools/benchmark.py --only
 automation` (and runnable alone: `python3 tools/automation_bench.py [hot|idle]`).
 
-  forward   (run by benchmark.py) hardware -> app forwarding CPU per message, in one run: the server as it
-            was before the pin-watcher index (git commit BEFORE, from `git archive`), today's server on a
-            project with no automation, today's with one Eventor rule and one WebHook on other pins of the
-            senders' dashboard, and the bare baseline forwarder
+  forward   (run by benchmark.py) hardware -> app forwarding CPU per message, in one run, the servers side
+            by side and measured in turn: today's server with the device write path's watcher check cut out
+            (a copy), today's on a project with no automation, today's with one Eventor rule and one WebHook
+            on other pins of the senders' dashboard; and the bare baseline forwarder
   hot       the write path's watcher lookup on a real Server object (no sockets): a write to a pin nobody
             watches, on a dashboard without automation and on one with an Eventor rule and a WebHook
   idle      CPU of an idle server process holding a dashboard with 200 Timers (none due while measured),
@@ -22,7 +22,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-BEFORE = "1a2358c"          # the last commit before model/watchers.py (issue 9) touched the write path
+# The first and last line of the watcher check in handlers/hardware.py `hardware_write`.
+HOT_PATH_CHECK = ("    index = dash.watch_index", "server.watchers.written(")
 TIMERS = 200
 HOT_WRITES = 200_000
 EMAIL, PASSWORD = "bench@example.com", "benchpass"   # bench.py's defaults: it reuses this account
@@ -70,17 +71,24 @@ def prepare(app_port, widgets, devices=BENCH_DEVICES):
         app.activate(BENCH_DASH)
 
 
-def before_tree(work):
-    """The server as of commit BEFORE, unpacked from git into `work`/before (None if git cannot)."""
+def without_index_tree(work):
+    """Today's server with the device write path's watcher check taken out (a copy in `work`/before):
+    the same code in all but the lines this issue added to the hot path. None when they are not found."""
+    import shutil
     target = os.path.join(work, "before")
-    os.makedirs(target, exist_ok=True)
-    try:
-        archive = subprocess.run(["git", "-C", ROOT, "archive", BEFORE, "blynklite"], check=True,
-                                 capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", target], input=archive, check=True)
-    except (OSError, subprocess.CalledProcessError) as error:
-        print(f"  cannot unpack commit {BEFORE}: {error}", flush=True)
+    shutil.copytree(os.path.join(ROOT, "blynklite"), os.path.join(target, "blynklite"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    path = os.path.join(target, "blynklite", "handlers", "hardware.py")
+    with open(path) as f:
+        text = f.read()
+    start = text.find(HOT_PATH_CHECK[0])
+    end = text.find(HOT_PATH_CHECK[1], start)
+    if start < 0 or end < 0:
+        print("  the watcher check was not found in handlers/hardware.py; no 'before' variant", flush=True)
         return None
+    end = text.index("\n", end) + 1
+    with open(path, "w") as f:
+        f.write(text[:start] + text[end:])
     return target
 
 
@@ -172,7 +180,7 @@ def table_rows(a, baseline):
                      f"{cpu['eventor_and_webhook']:.2f}{rel(cpu['eventor_and_webhook'])}"
                      if cpu["eventor_and_webhook"] is not None else "-"]
             base = (baseline or {}).get(key, {}).get("server_cpu_us_per_msg")
-            rows.append((f"forward CPU/msg at {int(rate) // 1000}k msg/s, {label}: before the watcher index / "
+            rows.append((f"forward CPU/msg at {int(rate) // 1000}k msg/s, {label}: without the watcher check / "
                          "no automation / one Eventor rule + one WebHook on other pins",
                          " / ".join(cells) + " µs", "-", "-" if base is None else f"{base:.2f} µs"))
     h = a.get("hot") or {}

@@ -21,10 +21,10 @@ folder per phase:
             flush of 10,000 streams, chart queries, PostgreSQL rows/s (run with `baseline` for the floor)
   unauthenticated  RSS with 1,000 connections that never log in, each holding the most it may make the
             server buffer, and how many are still open after the login deadline (tools/unauthenticated_bench.py)
-  automation  forwarding CPU per message before the pin-watcher index (git archive of that commit), today
-            with no automation, today with one Eventor rule and one WebHook on other pins; the watcher
-            lookup per write; idle CPU with a dashboard of 200 Timers (tools/automation_bench.py; run with
-            `baseline` for the floor)
+  automation  forwarding CPU per message, three servers measured in turn: today's without the write path's
+            watcher check (a patched copy), today's with no automation, today's with one Eventor rule and
+            one WebHook on other pins; the watcher lookup per write; idle CPU with a dashboard of 200
+            Timers (tools/automation_bench.py; run with `baseline` for the floor)
 It prints figures, never asserts. At the end: a Markdown table (blynklite, the Java 0.41.17 reference
 from the bench README, the baseline) to paste into README, the command line, and any problems seen
 (server died, loss, closed senders, WARNING/ERROR lines in logs/blynk.log). Only 127.0.0.1 is used.
@@ -484,30 +484,50 @@ def phase_unauthenticated(o, work):
 
 
 def phase_automation(o, work):
+    """The three servers run side by side; each point is measured on them in turn, run after run, so
+    the load of a shared machine drifts alike for all three."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import automation_bench as ab
     out = {"forward": {}}
-    before = ab.before_tree(work)
+    without_index = ab.without_index_tree(work)
     variants = [("no_automation", None), ("eventor_and_webhook", ab.eventor_and_webhook())]
-    if before:
+    if without_index:
         variants.insert(0, ("before", None))
-    for name, widgets in variants:
-        srv = Server(work, f"automation-{name}")
-        if name == "before":
-            srv.env = dict(ENV, PYTHONPATH=before)
-
-        def run(srv, widgets=widgets):
+    servers = {}
+    try:
+        for name, widgets in variants:
+            srv = servers[name] = Server(work, f"automation-{name}")
+            if name == "before":
+                srv.env = dict(ENV, PYTHONPATH=without_index)
+            with open(os.path.join(srv.dir, "server.properties"), "a") as f:
+                f.write("registration.limit.per.ip.hourly=1000000\n")   # bench.py registers at every point
+            srv.start()
             if widgets:
                 ab.prepare(srv.app, widgets)
-            res = {}
-            for shape, extra in SHAPES.items():
-                for rate in RATES:
-                    r = bench(["forward", *srv.ports_args(), "--pid", srv.proc.pid, "--rate", rate, *extra,
-                               *load_args(o), "--max-lifetime", int(load_timeout(o))], timeout=load_timeout(o))
-                    if r:
-                        res[f"{shape}/{rate}"] = r["median"]
-            return res
-        out["forward"][name] = with_server(srv, run)
+        for shape, extra in SHAPES.items():
+            for rate in RATES:
+                runs = {name: [] for name in servers}
+                for _ in range(o.runs):
+                    for name, srv in servers.items():
+                        if not srv.alive():
+                            continue
+                        r = bench(["forward", *srv.ports_args(), "--pid", srv.proc.pid, "--rate", rate, *extra,
+                                   "--seconds", o.seconds, "--runs", 1, "--warmup", o.warmup,
+                                   "--max-lifetime", int(load_timeout(o))], timeout=load_timeout(o))
+                        if r:
+                            runs[name].append(r["median"])
+                for name, results in runs.items():
+                    if results:
+                        out["forward"].setdefault(name, {})[f"{shape}/{rate}"] = {
+                            "server_cpu_us_per_msg": statistics.median(x["server_cpu_us_per_msg"] for x in results),
+                            "runs": [x["server_cpu_us_per_msg"] for x in results]}
+    finally:
+        for srv in servers.values():
+            died = srv.proc is not None and srv.proc.poll() is not None
+            code = srv.stop()
+            if died:
+                PROBLEMS.append(f"{srv.name}: server exited during the phase (code {code})")
+            check_log(srv)
     out["hot"] = ab.hot()
     print(f"  hot: {json.dumps(out['hot'])}", flush=True)
     idle = {}
