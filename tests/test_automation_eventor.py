@@ -160,3 +160,27 @@ def test_a_notify_action_pushes_through_ntfy_with_the_trigger_value(tmp_path):
                 project.close()
         finally:
             server.stop()
+
+
+def test_a_twit_action_tweets_with_the_widget_token_and_a_changed_rule_fires_on_each_new_value(tmp_path):
+    from notify.peers import Recorder
+    with Recorder() as twitter:
+        twitter.reply("/1.1/statuses/update.json", 200, {"id": 1})
+        keys = {"oauth.consumerKey": "ck", "oauth.consumerSecret": "cs",
+                "twitter.url": twitter.url + "/1.1/statuses/update.json"}
+        server = InProcessServer(tmp_path, files={"twitter4j.properties": keys})
+        try:
+            widget = {"type": "TWITTER", "id": 23, "x": 0, "y": 3, "width": 1, "height": 1,
+                      "token": "user-token", "secret": "user-secret"}
+            project = Project(server, [widget, eventor(when(1, "CHANGED", [{"type": "TWIT", "message": "Door /pin/"}]))])
+            try:
+                project.app.write(1, 0, "V1", "open")
+                assert twitter.next().body == b"status=Door%20open"
+                project.app.write(1, 0, "V1", "open")          # unchanged: nothing
+                project.app.write(1, 0, "V1", "closed")
+                assert twitter.next().body == b"status=Door%20closed"
+                assert twitter.all() == []
+            finally:
+                project.close()
+        finally:
+            server.stop()
