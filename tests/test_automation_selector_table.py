@@ -107,3 +107,27 @@ def test_the_device_selector_switch_syncs_the_selected_device_and_routes_writes_
         first.close()
         second.close()
         project.close()
+
+
+def test_the_terminal_pool_size_from_server_properties(make):
+    server = make(terminal_strings_pool_size=2)
+    terminal = {"type": "TERMINAL", "id": 52, "x": 0, "y": 2, "width": 4, "height": 2, "deviceId": 0,
+                "pinType": "VIRTUAL", "pin": 20}
+    project = Project(server, [terminal])
+    device = LibDevice(server, project.tokens[0])
+    try:
+        assert device.connected()
+        for line in ("one", "two", "three"):
+            device.virtual_write(20, line)
+            time.sleep(0.05)
+        deadline = time.monotonic() + WAIT
+        bodies = []
+        while time.monotonic() < deadline:
+            bodies = [body for command, _, body in project.app.sync(1)[1:] if command == Command.APP_SYNC]
+            if b"1-0\0vm\x0020\x00two\x00three" in bodies:
+                break
+            time.sleep(0.1)
+        assert b"1-0\0vm\x0020\x00two\x00three" in bodies
+    finally:
+        device.close()
+        project.close()
