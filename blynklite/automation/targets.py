@@ -26,8 +26,11 @@ def device_ids(dash, target_id):
 
 def selected_device(selector):
     value = selector.get("value")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
     text = str(value) if value is not None else ""
-    return int(text) if text.lstrip("-").isdigit() else None
+    digits = text[1:] if text.startswith("-") else text
+    return int(text) if digits.isascii() and digits.isdigit() and len(digits) < 20 else None
 
 
 def targets_device(dash, target_id, device_id):

@@ -8,6 +8,7 @@ import re
 from ..codec import frames
 from ..codec.body import parse_int, parse_target, split
 from ..codec.commands import Command, MsgId, Status, StatusError, illegal_body, illegal_command, not_allowed
+from ..automation import targets
 from ..passwords import same_hash
 from ..session import BinarySession, ping
 from ..sessions import login_guard
@@ -180,28 +181,13 @@ def hardware(session, msg_id, text):
     dash = dashboard_or_fail(session, dash_id)
     if not dash.is_active:
         return
-    device_ids = resolve_targets(dash, target_id)
+    device_ids = targets.device_ids(dash, target_id)
     if not device_ids or len(pin_command) < 2:
         return
     if pin_command[1] == "w":
         app_write(session, msg_id, text, dash, target_id, device_ids, pin_command)
     elif pin_command[1] == "u":
         app_selector.select_device(session, msg_id, text, dash, pin_command)
-
-
-def resolve_targets(dash, target_id):
-    if target_id < 100_000:
-        return [target_id] if dash.device(target_id) is not None else []
-    if target_id < 200_000:
-        for tag in dash.tags:
-            if isinstance(tag, dict) and tag.get("id") == target_id:
-                return [d for d in tag.get("deviceIds") or [] if isinstance(d, int)]
-        return []
-    selector = dash.widget(target_id)
-    if selector is not None and selector.get("type") == "DEVICE_SELECTOR":
-        value = selector.get("value")
-        return [int(value)] if str(value).lstrip("-").isdigit() else []
-    return []
 
 
 def app_write(session, msg_id, text, dash, target_id, device_ids, pin_command):

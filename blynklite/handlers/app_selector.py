@@ -4,7 +4,7 @@ selector shows and controls.
 
 Answered OK; echoed as APP_SYNC to the account's other apps of that dashboard; then every app seeing the
 dashboard gets the selected device's stored values (APP_SYNC), as upstream. Writes to the selector's id
-reach the selected device from then on (handlers/app.py `resolve_targets`), and reading widgets and
+reach the selected device from then on (automation/targets.py `device_ids`), and reading widgets and
 Timers bound to the selector follow it (automation/targets.py).
 """
 from ..codec.body import parse_int, split

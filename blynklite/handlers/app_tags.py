@@ -2,7 +2,7 @@
 
 Owns: the tag checks (id from 100000, a name of 1–40 characters unique in the dashboard, at most 25
 devices, at most `user.tags.limit` tags in a dashboard). Never does: route writes; a write to a tag id
-reaches its devices through `app.resolve_targets`.
+reaches its devices through `automation.targets.device_ids`.
 
 Invariant: tags stay plain JSON objects `{"id", "name", "deviceIds"}` in `dash.tags`, the shape the
 Java server writes, with `deviceIds` always a list of ints.
