@@ -12,7 +12,6 @@ import json
 import secrets
 import string
 
-from ..codec import json_text
 from ..codec.body import parse_int, split
 from ..codec.commands import Command, Status, illegal_body, illegal_command, not_allowed
 from ..model.dashboard import DashBoard
@@ -46,20 +45,6 @@ def _app_json(data, app_id):
     return out
 
 
-def _parse_app(session, text):
-    if not text:
-        raise illegal_command("empty app")
-    if len(text) > session.server.config["user.widget.max.size.limit"] * 1024:
-        raise not_allowed("app JSON over the size limit")
-    try:
-        data = json_text.loads(text)
-    except ValueError:
-        raise illegal_body("app JSON does not parse") from None
-    if not isinstance(data, dict):
-        raise illegal_body("app JSON must be an object")
-    return data
-
-
 def _valid(app):
     return (app.get("theme") in THEMES and app.get("provisionType") in PROVISION_TYPES
             and isinstance(app.get("name"), str) and app["name"] and "projectIds" in app)
@@ -78,7 +63,7 @@ def _changed(session):
 
 
 def create_app(session, msg_id, text):
-    data = _parse_app(session, text)
+    data = app_profile.parse_json(session, text, "user.widget.max.size.limit")
     app_id = APP_ID_PREFIX + "".join(secrets.choice(APP_ID_ALPHABET) for _ in range(APP_ID_RANDOM))
     app = _app_json(data, app_id)
     if not _valid(app):
@@ -92,7 +77,7 @@ def create_app(session, msg_id, text):
 
 
 def update_app(session, msg_id, text):
-    data = _parse_app(session, text)
+    data = app_profile.parse_json(session, text, "user.widget.max.size.limit")
     app = _app_json(data, data.get("id"))
     if not _valid(app):
         raise not_allowed("app is not valid")
