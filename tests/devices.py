@@ -164,6 +164,14 @@ class RawClient:
         return True
 
 
+def wait_until(predicate, what, timeout=WAIT):
+    """Poll `predicate` until it is true; AssertionError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.05)
+
+
 def device(server, port="hw", **kwargs):
     """A RawClient to `server`: port "hw" (plain), "hw_ssl" (TLS hardware) or "app" (shared TLS)."""
     number = {"hw": server.hw_port, "hw_ssl": server.hw_ssl_port, "app": server.app_port}[port]

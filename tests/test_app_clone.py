@@ -2,14 +2,13 @@
 a cloned project created with fresh tokens, and a provisioning token whose first login (a blynklib
 device) adds the device to the project."""
 import json
-import time
 import urllib.request
 import zlib
 
 import pytest
 
 from blynklite.client import AppClient
-from devices import PASSWORD, WAIT, app_barrier, new_account
+from devices import PASSWORD, WAIT, app_barrier, new_account, wait_until
 from test_device_libraries import BlynklibDevice, DeviceRunner
 
 OK, NOT_ALLOWED, ILLEGAL, SERVER_ERROR = 200, 6, 2, 19
@@ -80,15 +79,6 @@ def test_a_clone_code_is_refused_when_the_dashboard_limit_is_reached(make_server
         assert client.request(GET_PROJECT_BY_CLONE_CODE, f"{code.decode()}\0new")[2] == 1   # QUOTA_LIMIT
 
 
-def _wait(predicate, what):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what} within {WAIT} s")
-
-
 def devices_of(app):
     command, _, payload = app.request(GET_DEVICES, str(app.dash_id))
     assert command == GET_DEVICES
@@ -107,7 +97,7 @@ def test_a_provisioning_token_adds_its_device_on_the_first_login(app):
     device = BlynklibDevice(app.server.host, app.server.hw_port, provisioned["token"])
     runner = DeviceRunner(device).start()
     try:
-        _wait(device.is_connected, "the provisioned blynklib device connected")
+        wait_until(device.is_connected, "the provisioned blynklib device connected")
         assert app.wait_for(lambda m: m[0] == HARDWARE_CONNECTED and m[2] == f"{dash}-5".encode(), WAIT)
         assert sorted(d["id"] for d in devices_of(app)) == [0, 5]
     finally:

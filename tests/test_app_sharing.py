@@ -10,7 +10,7 @@ import zlib
 import pytest
 
 from blynklite.client import AppClient
-from devices import PASSWORD, WAIT, ConnectionClosed, RawClient, app_barrier, new_account
+from devices import PASSWORD, WAIT, ConnectionClosed, RawClient, app_barrier, new_account, wait_until
 from test_device_libraries import BlynklibDevice, DeviceRunner
 from wsclient import WsClient
 
@@ -115,21 +115,12 @@ def _profile(app):
     return json.loads(zlib.decompress(payload))
 
 
-def _wait(predicate, what, timeout=WAIT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what} within {timeout} s")
-
-
 @pytest.fixture
 def blynklib_device(shared):
     server = shared["server"]
     device = BlynklibDevice(server.host, server.hw_port, shared["token"])
     runner = DeviceRunner(device).start()
-    _wait(device.is_connected, "blynklib connected")
+    wait_until(device.is_connected, "blynklib connected")
     shared["device_lib"], shared["runner"] = device, runner
     yield shared
     runner.stop()
@@ -143,12 +134,12 @@ def test_owner_share_session_and_device_see_each_others_writes(blynklib_device):
     app_barrier(app)
 
     share.send(HARDWARE, f"{target}\0vw\0" "4\0from-share", msg_id=21)     # share → device and owner
-    _wait(lambda: device.values(4) == [["from-share"]], "the device got the share session's write")
+    wait_until(lambda: device.values(4) == [["from-share"]], "the device got the share session's write")
     synced = app.wait_for(lambda m: m[0] == APP_SYNC and m[1] == 21, WAIT)
     assert synced == (APP_SYNC, 21, f"{target}\0vw\0" "4\0from-share".encode())
 
     app.send(HARDWARE, f"{target}\0vw\0" "5\0from-owner")                  # owner → device and share
-    _wait(lambda: device.values(5) == [["from-owner"]], "the device got the owner's write")
+    wait_until(lambda: device.values(5) == [["from-owner"]], "the device got the owner's write")
     assert any(m[0] == APP_SYNC and m[2] == f"{target}\0vw\0" "5\0from-owner".encode()
                for m in share.barrier())
 

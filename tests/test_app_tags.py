@@ -1,12 +1,11 @@
 """Tags from the app (spec/app.md §3, §5.3): create, update, delete, list, and an app write to a tag
 reaching every tagged device (two blynklib devices here)."""
 import json
-import time
 
 import pytest
 
 from blynklite.client import AppClient
-from devices import PASSWORD, WAIT, app_barrier, new_account
+from devices import PASSWORD, WAIT, app_barrier, new_account, wait_until
 from test_device_libraries import BlynklibDevice, DeviceRunner
 
 OK, ILLEGAL, BODY = 200, 2, 11
@@ -63,15 +62,6 @@ def test_same_id_or_name_is_refused_and_unknown_dash_is_illegal(app):
     assert app.request(UPDATE_TAG, f"{app.dash_id}\0{tag(tag_id=100005, name='y')}")[2] == ILLEGAL
 
 
-def _wait(predicate, what):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what} within {WAIT} s")
-
-
 def test_a_write_to_a_tag_reaches_every_tagged_blynklib_device(app):
     server, dash = app.server, app.dash_id
     command, _, payload = app.request(CREATE_DEVICE, f"{dash}\0" + json.dumps({"id": 1, "name": "second", "boardType": "ESP8266"}))
@@ -84,11 +74,11 @@ def test_a_write_to_a_tag_reaches_every_tagged_blynklib_device(app):
         for token in (app.token0, token1):
             device = BlynklibDevice(server.host, server.hw_port, token)
             runners.append(DeviceRunner(device).start())
-            _wait(device.is_connected, "blynklib connected")
+            wait_until(device.is_connected, "blynklib connected")
         app_barrier(app)
         app.send(HARDWARE, f"{dash}-100000\0vw\0" "7\0both")
         for runner in runners:
-            _wait(lambda: runner.device.values(7) == [["both"]], "the tagged device got the write")
+            wait_until(lambda: runner.device.values(7) == [["both"]], "the tagged device got the write")
     finally:
         for runner in runners:
             runner.stop()

@@ -2,13 +2,12 @@
 the 4-field CREATE_WIDGET and the 2-field UPDATE/DELETE_WIDGET, tile values written by a blynklib
 device and replayed by APP_SYNC, and the template form of EMAIL."""
 import json
-import time
 import zlib
 
 import pytest
 
 from blynklite.client import AppClient
-from devices import PASSWORD, WAIT, app_barrier, new_account
+from devices import PASSWORD, WAIT, app_barrier, new_account, wait_until
 from test_device_libraries import BlynklibDevice, DeviceRunner
 
 OK, ILLEGAL, NOT_ALLOWED = 200, 2, 6
@@ -88,22 +87,13 @@ def test_widgets_inside_a_template(app):
     assert tiles_of(app)[0]["templates"][0].get("widgets", []) == []
 
 
-def _wait(predicate, what):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what} within {WAIT} s")
-
-
 def test_a_device_write_updates_its_tile_and_app_sync_replays_it(app):
     assert template_request(app, CREATE_TEMPLATE, TEMPLATE) == OK
     app.request(ACTIVATE, str(app.dash_id))
     device = BlynklibDevice(app.server.host, app.server.hw_port, app.token)
     runner = DeviceRunner(device).start()
     try:
-        _wait(device.is_connected, "blynklib connected")
+        wait_until(device.is_connected, "blynklib connected")
         app_barrier(app)
         runner.call(lambda: device.virtual_write(5, "21.5"))
         assert app.wait_for(lambda m: m[0] == 20 and m[2].endswith(b"vw\x005\x0021.5"), WAIT)

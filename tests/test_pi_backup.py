@@ -19,7 +19,7 @@ from pathlib import Path
 from blynklite.client import AppClient
 from blynklite.codec.commands import Command, Status
 from conftest import free_ports
-from devices import RawClient, body
+from devices import RawClient, body, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_TIMEOUT = 60.0
@@ -39,13 +39,6 @@ def blynklite(*args, cwd):
 
 def a_free_port():
     return free_ports(1)[0]
-
-
-def wait_until(condition, what, timeout=WAIT):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.05)
 
 
 def profile_text(server):

@@ -7,7 +7,6 @@ for any reason is logged, kept dirty and retried without touching anyone else's 
 """
 import json
 import os
-import time
 import urllib.error
 import urllib.request
 
@@ -20,7 +19,7 @@ from blynklite.codec.commands import Command, Status
 from blynklite.config import load_config
 from blynklite.server import Server
 
-from devices import PASSWORD, WAIT, new_account, open_app
+from devices import PASSWORD, WAIT, new_account, open_app, wait_until
 
 SAVE_WAIT = 10.0
 
@@ -53,15 +52,6 @@ def _profile_path(server, email):
     return server.data_dir / f"{email}.Blynk.user"
 
 
-def _wait_for(predicate, timeout=SAVE_WAIT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 def _saved_json(path):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -83,9 +73,10 @@ def test_a_lone_surrogate_from_the_app_is_stored_as_replacement_and_others_still
     with open_app(server, bystander) as app:
         assert app.create_dash(1, "bystander board") == Status.OK
 
-    assert _wait_for(lambda: _dash_named(_profile_path(server, bystander), "bystander board")), \
-        server.log_text()[-3000:]
-    assert _wait_for(lambda: _dash_named(_profile_path(server, poisoner), "bad \ufffd name"))
+    wait_until(lambda: _dash_named(_profile_path(server, bystander), "bystander board"),
+               "the bystander's profile saved", SAVE_WAIT)
+    wait_until(lambda: _dash_named(_profile_path(server, poisoner), "bad \ufffd name"),
+               "the poisoner's profile saved with U+FFFD", SAVE_WAIT)
     with open_app(server, poisoner) as app:
         (dash,) = [d for d in app.load_profile()["dashBoards"] if d["id"] == 5]
         assert dash["name"] == "bad \ufffd name" and dash["widgets"][0]["label"] == "\ufffd"
@@ -104,14 +95,15 @@ def test_http_put_of_a_lone_surrogate_answers_what_it_stored(server):
         assert answer.status == 200
     with urllib.request.urlopen(f"{base}/get/V5", timeout=WAIT) as answer:
         assert json.loads(answer.read().decode("utf-8")) == ["\ufffd"]
-    assert _wait_for(lambda: (_saved_json(_profile_path(server, email)) or {})
-                     .get("profile", {}).get("pinsStorage", {}).get("1-0-v5") == "\ufffd")
+    wait_until(lambda: (_saved_json(_profile_path(server, email)) or {})
+               .get("profile", {}).get("pinsStorage", {}).get("1-0-v5") == "\ufffd",
+               "the value saved as U+FFFD", SAVE_WAIT)
 
 
 def test_an_unwritable_profile_is_logged_retried_and_does_not_stop_the_others(server):
     blocked, other = new_account(server), new_account(server)
     path = _profile_path(server, blocked)
-    assert _wait_for(path.exists)
+    wait_until(path.exists, "the first save of the profile", SAVE_WAIT)
     path.unlink()
     path.mkdir()   # a folder where the file belongs: the rename fails, even for root
     with open_app(server, blocked) as app:
@@ -119,17 +111,17 @@ def test_an_unwritable_profile_is_logged_retried_and_does_not_stop_the_others(se
     with open_app(server, other) as app:
         assert app.create_dash(1, "saved anyway") == Status.OK
 
-    assert _wait_for(lambda: _dash_named(_profile_path(server, other), "saved anyway"))
-    assert _wait_for(lambda: f"could not save the profile of {blocked}" in server.log_text())
+    wait_until(lambda: _dash_named(_profile_path(server, other), "saved anyway"), "the other saved", SAVE_WAIT)
+    wait_until(lambda: f"could not save the profile of {blocked}" in server.log_text(), "the ERROR line", SAVE_WAIT)
     path.rmdir()   # the fault goes away: the next round writes it
-    assert _wait_for(lambda: _dash_named(path, "waits for its file"))
+    wait_until(lambda: _dash_named(path, "waits for its file"), "the retried save", SAVE_WAIT)
     assert server.stop() == 0
 
 
 def test_shutdown_reports_a_profile_it_could_not_save_and_exits_non_zero(server):
     blocked, other = new_account(server), new_account(server)
     path = _profile_path(server, blocked)
-    assert _wait_for(path.exists)
+    wait_until(path.exists, "the first save of the profile", SAVE_WAIT)
     path.unlink()
     path.mkdir()
     with open_app(server, blocked) as app:
@@ -173,7 +165,7 @@ def test_shutdown_writes_a_user_changed_while_a_background_save_was_running(tmp_
 def test_profile_files_and_data_folder_are_private(server):
     email = new_account(server)
     path = _profile_path(server, email)
-    assert _wait_for(path.exists)
+    wait_until(path.exists, "the first save of the profile", SAVE_WAIT)
     assert os.stat(path).st_mode & 0o777 == 0o600
     assert os.stat(server.data_dir).st_mode & 0o777 == 0o700
 
