@@ -13,6 +13,8 @@ import threading
 import time
 import uuid
 
+import pytest
+
 from blynklite.client import AppClient
 from blynklite.codec.commands import Command, Status
 from blynklite.net.clock import SteppedClock
@@ -199,3 +201,16 @@ def app_frames(app, command, timeout=WAIT, count=1):
 
 
 logging.getLogger("blynklib").disabled = True
+
+
+@pytest.fixture
+def make(tmp_path):
+    """A factory for in-process servers (`make(**server_properties)`), all stopped at the end."""
+    started = []
+
+    def start(**properties):
+        started.append(InProcessServer(tmp_path / f"s{len(started)}", **properties))
+        return started[-1]
+    yield start
+    for server in started:
+        server.stop()

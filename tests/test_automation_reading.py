@@ -3,26 +3,13 @@ blynklib device for the pin (`BLYNK_READ`, msg id 7778) while an app is connecte
 reaches the app."""
 import time
 
-import pytest
 
-from automation_support import PASSWORD, WAIT, InProcessServer, LibDevice, Project, app_frames
+from automation_support import PASSWORD, WAIT, LibDevice, Project, app_frames, make
 from blynklite.client import AppClient
 from blynklite.codec.commands import Command, Status
 
 DISPLAY = {"type": "DIGIT4_DISPLAY", "id": 30, "x": 0, "y": 0, "width": 1, "height": 1, "deviceId": 0,
            "pinType": "VIRTUAL", "pin": 5, "frequency": 1000}
-
-
-@pytest.fixture
-def make(tmp_path):
-    started = []
-
-    def start(**properties):
-        started.append(InProcessServer(tmp_path / f"s{len(started)}", **properties))
-        return started[-1]
-    yield start
-    for server in started:
-        server.stop()
 
 
 def reads_within(device, seconds):

@@ -2,9 +2,8 @@
 blynklib devices and the app over TLS."""
 import time
 
-import pytest
 
-from automation_support import PASSWORD, WAIT, InProcessServer, LibDevice, Project
+from automation_support import PASSWORD, WAIT, LibDevice, Project, make
 from blynklite.client import AppClient
 from blynklite.codec.commands import Command, Status
 
@@ -14,18 +13,6 @@ SELECTOR = {"type": "DEVICE_SELECTOR", "id": 200000, "x": 0, "y": 0, "width": 2,
             "deviceIds": [0, 1]}
 DISPLAY = {"type": "DIGIT4_DISPLAY", "id": 51, "x": 0, "y": 1, "width": 1, "height": 1, "deviceId": 200000,
            "pinType": "VIRTUAL", "pin": 1}
-
-
-@pytest.fixture
-def make(tmp_path):
-    started = []
-
-    def start(**properties):
-        started.append(InProcessServer(tmp_path / f"s{len(started)}", **properties))
-        return started[-1]
-    yield start
-    for server in started:
-        server.stop()
 
 
 def table_widget(project):

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from automation_support import WAIT, InProcessServer, LibDevice, Project
+from automation_support import WAIT, LibDevice, Project, make
 from blynklite.automation.webhooks import format_placeholders, iso_instant
 from blynklite.codec.commands import Status
 
@@ -33,18 +33,6 @@ ALLOW_ALL = {"webhooks_deny_networks": ""}
 def webhook(url, pin=7, **fields):
     return dict({"type": "WEBHOOK", "id": 40, "x": 0, "y": 0, "width": 1, "height": 1, "deviceId": 0,
                  "pinType": "VIRTUAL", "pin": pin, "url": url}, **fields)
-
-
-@pytest.fixture
-def make(tmp_path):
-    started = []
-
-    def start(**properties):
-        started.append(InProcessServer(tmp_path / f"s{len(started)}", **properties))
-        return started[-1]
-    yield start
-    for server in started:
-        server.stop()
 
 
 def no_request(recorder, seconds=1.0):
