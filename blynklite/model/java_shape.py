@@ -153,6 +153,31 @@ FIELDS = {
 }
 
 
+# Device Tiles templates (upstream's TileTemplate subtypes, told apart by `mode`; no mode is PAGE). Jackson
+# writes the type id first, then the @JsonCreator parameters in their order, then the other fields (the
+# base class's `pin` before a subtype's own), so `pin` follows the creator fields.
+TEMPLATE_BASE = (("id", 0), ("widgets", None), ("deviceIds", None), ("templateId", None), ("name", None),
+                 ("iconName", None), ("boardType", None), ("showDeviceName", False))
+TEMPLATE_FIELDS = {
+    "PAGE": TEMPLATE_BASE + (
+        ("valueName", None), ("valueFormatting", None), ("valueSuffix", None), ("color", 0), ("tileColor", 0),
+        ("fontSize", None), ("showTileLabel", False), ("maximumFractionDigits", 0), ("pin", None),
+    ),
+    "BUTTON": TEMPLATE_BASE + (
+        ("pushMode", False), ("labelsVisibility", False), ("stateOn", None), ("stateOff", None), ("pin", None),
+    ),
+    "DIMMER": TEMPLATE_BASE + (
+        ("valueName", None), ("valueFormatting", None), ("valueSuffix", None), ("color", 0), ("tileColor", 0),
+        ("showTileLabel", False), ("maximumFractionDigits", 0), ("levelColor", 0), ("pin", None),
+        ("interaction", "PAGE"), ("step", 1.0),
+    ),
+}
+DEFAULT_TEMPLATE_MODE = "PAGE"   # upstream's defaultImpl for a template without `mode`
+# A button template's stateOn/stateOff (upstream's State).
+STATE = (("tileColor", 0), ("iconName", None), ("iconColor", 0), ("text", None), ("textColor", 0))
+TILE = (("deviceId", 0), ("templateId", 0), ("iconName", None), ("pin", None))
+
+
 def widget_json(widget):
     """The widget in Java's shape (a new dict; nested widgets of Device Tiles templates too)."""
     entry = FIELDS.get(widget.get("type") or "BUTTON")
@@ -193,23 +218,40 @@ def _put(out, name, value, default):
 
 
 def _shape_tiles(out):
-    templates = []
-    for template in out.get("templates") or ():
-        if isinstance(template, dict):
-            template = dict(template)
-            widgets = template.get("widgets") or ()
-            template["widgets"] = [widget_json(w) for w in widgets if isinstance(w, dict)]
-            if isinstance(template.get("pin"), dict):
-                template["pin"] = stream_json(template["pin"])
-            template = {k: v for k, v in template.items() if not _is_empty(v)}
-        templates.append(template)
-    tiles = []
-    for tile in out.get("tiles") or ():
-        if isinstance(tile, dict) and isinstance(tile.get("pin"), dict):
-            tile = {**tile, "pin": stream_json(tile["pin"])}
-        tiles.append(tile)
+    templates = [template_json(t) for t in out.get("templates") or ()]
+    tiles = [_ordered(t, TILE) if isinstance(t, dict) else t for t in out.get("tiles") or ()]
     for key, value in (("templates", templates), ("tiles", tiles)):
         if value:
             out[key] = value
         else:
             out.pop(key, None)
+
+
+def template_json(template):
+    """A tile template in Java's shape: `mode` first, then its subtype's fields with Java's defaults."""
+    if not isinstance(template, dict):
+        return template
+    mode = template.get("mode") or DEFAULT_TEMPLATE_MODE
+    fields = TEMPLATE_FIELDS.get(mode)
+    if fields is None:
+        return template
+    out = _ordered(template, fields, {"mode": mode})
+    if "widgets" in out:
+        out["widgets"] = [widget_json(w) for w in out["widgets"] if isinstance(w, dict)] or None
+        if out["widgets"] is None:
+            del out["widgets"]
+    for key in ("stateOn", "stateOff"):
+        if isinstance(out.get(key), dict):
+            out[key] = _ordered(out[key], STATE)
+    return out
+
+
+def _ordered(data, fields, out=None):
+    """`data`'s fields in `fields` order with their defaults, a `pin` as a data stream, unknown keys after."""
+    out = {} if out is None else out
+    for name, default in fields:
+        _put(out, name, data.get(name), default)
+    out.update((k, v) for k, v in data.items() if k not in out and not _is_empty(v))
+    if isinstance(out.get("pin"), dict):
+        out["pin"] = stream_json(out["pin"])
+    return out
