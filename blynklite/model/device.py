@@ -27,6 +27,13 @@ PRIVATE_FIELDS = (
     Field("deviceOtaInfo", "device_ota_info"),
 )
 ALL_FIELDS = PUBLIC_FIELDS + PRIVATE_FIELDS
+# Upstream's Device declares its fields in this order and Jackson writes them so (no creator, fields only).
+JAVA_ORDER = ("id", "name", "boardType", "address", "token", "vendor", "connectionType", "status",
+              "disconnectTime", "connectTime", "firstConnectTime", "dataReceivedAt", "lastLoggedIP",
+              "hardwareInfo", "deviceOtaInfo", "iconName", "isUserIcon")
+_BY_JSON = {f.json: f for f in ALL_FIELDS}
+JAVA_FIELDS = tuple(_BY_JSON[name] for name in JAVA_ORDER)
+PUBLIC_JAVA_FIELDS = tuple(f for f in JAVA_FIELDS if f in PUBLIC_FIELDS)
 # Fields UPDATE_DEVICE copies from the app's JSON (spec/app.md §4.8).
 UPDATABLE = ("name", "vendor", "board_type", "address", "connection_type", "icon_name", "is_user_icon")
 
@@ -40,13 +47,11 @@ class Device:
         device.extra = read_fields(device, data, ALL_FIELDS)
         if not isinstance(device.id, int):
             raise ValueError("device id must be a number")
+        device.status = device.status or OFFLINE   # Java's field initializer: a device always has a status
         return device
 
     def to_json(self, private=True):
-        out = write_fields(self, PUBLIC_FIELDS)
-        if private:
-            write_fields(self, PRIVATE_FIELDS, out)
-            out["status"] = self.status or OFFLINE
+        out = write_fields(self, JAVA_FIELDS if private else PUBLIC_JAVA_FIELDS)
         out.update(self.extra)
         return out
 
