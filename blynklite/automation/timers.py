@@ -17,8 +17,6 @@ An account's entries are registered again when its profile changes (`Hub.mark_di
 Invariant: a tick costs O(entries due in that second); an entry is re-checked against the live
 profile when it fires (the account, the dashboard still there and active), never trusted blindly.
 """
-import datetime
-
 from ..codec.body import PIN_LETTERS
 from ..codec.commands import MsgId
 from ..logger import get_logger
@@ -154,6 +152,7 @@ class TimerSchedule:
                 if not self._live(entry):
                     continue
                 if entry.rule is not None:
+                    import datetime     # here, not at the top: an idle server never loads it
                     instant = instant or datetime.datetime.fromtimestamp(epoch_second, datetime.timezone.utc)
                     self._fire_rule(entry, instant)
                 else:

@@ -13,10 +13,9 @@ from ..passwords import same_hash
 from ..session import BinarySession, ping
 from ..sessions import login_guard
 from . import app_selector
-from . import (app_clone, app_profile, app_provisioning, app_publisher, app_sharing, app_tags, app_tiles,
-               app_widgets, password_reset, pins, sync)
+from . import app_profile, app_sharing, app_tiles, password_reset, pins, sync
+from .first_use import on_first_use
 from ..model.watchers import APP
-from .history import HANDLERS as HISTORY_HANDLERS
 from ..logger import get_logger
 
 log = get_logger("blynklite.app")
@@ -29,6 +28,9 @@ APP_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9 ._-]{0,99}$")
 OUTDATED_VERSION = "1.1.1"
 OUTDATED_TEXT = ("Your app is outdated. Please update to the latest app version. "
                  "Ignoring this notice may affect your projects.")
+# handlers/history.py's commands; the four report codes (77-80) have no name in codec/commands.py
+HISTORY_COMMANDS = (Command.GET_ENHANCED_GRAPH_DATA, Command.DELETE_ENHANCED_GRAPH_DATA, Command.DELETE_DEVICE_DATA,
+                    Command.EXPORT_GRAPH_DATA, 77, 78, 79, 80)
 
 
 class AppSession(BinarySession):
@@ -125,6 +127,7 @@ def register(session, msg_id, text):
     session.registered = True
     log.info("Registered %s.", email)
     session.ok(msg_id)
+    from . import app_publisher     # the welcome mail, or an exported app's project: loaded at the first sign-up
     app_publisher.account_created(session.server, user)
 
 
@@ -364,16 +367,20 @@ AppSession.handlers = {
     Command.UPDATE_PROJECT_SETTINGS: update_project_settings,
     Command.EMAIL: email_tokens,
     **app_profile.HANDLERS,
-    **HISTORY_HANDLERS,
     Command.SHARING: app_sharing.sharing,
     Command.GET_SHARE_TOKEN: app_sharing.get_share_token,
     Command.REFRESH_SHARE_TOKEN: app_sharing.refresh_share_token,
     Command.CREATE_TILE_TEMPLATE: app_tiles.create_tile_template,
     Command.UPDATE_TILE_TEMPLATE: app_tiles.update_tile_template,
     Command.DELETE_TILE_TEMPLATE: app_tiles.delete_tile_template,
-    **app_tags.HANDLERS,
-    **app_widgets.HANDLERS,
-    **app_clone.HANDLERS,
-    **app_provisioning.HANDLERS,
-    **app_publisher.HANDLERS,
+    # Rarely used: each module is imported at the first of its commands (handlers/first_use.py).
+    **on_first_use("history", HISTORY_COMMANDS),
+    **on_first_use("app_tags", (Command.CREATE_TAG, Command.UPDATE_TAG, Command.DELETE_TAG, Command.GET_TAGS)),
+    **on_first_use("app_widgets", (Command.GET_WIDGET, Command.SET_WIDGET_PROPERTY,
+                                   Command.HARDWARE_RESEND_FROM_BLUETOOTH)),
+    **on_first_use("app_clone", (Command.GET_CLONE_CODE, Command.GET_PROJECT_BY_CLONE_CODE)),
+    **on_first_use("app_provisioning", (Command.GET_PROVISION_TOKEN,)),
+    **on_first_use("app_publisher", (Command.CREATE_APP, Command.UPDATE_APP, Command.DELETE_APP, Command.UPDATE_FACE,
+                                     Command.EMAIL_QR, Command.REDEEM, Command.ASSIGN_TOKEN,
+                                     Command.GET_PROJECT_BY_TOKEN)),
 }

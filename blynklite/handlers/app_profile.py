@@ -12,7 +12,7 @@ from ..model import widgets as W
 from ..model.dashboard import DashBoard
 from ..model.device import UPDATABLE, Device
 from ..store import ProfileStore
-from . import app_publisher, app_tiles, pins
+from . import app_tiles, pins
 from ..logger import get_logger
 
 log = get_logger("blynklite.app")
@@ -79,6 +79,7 @@ def _reply_json(session, command, msg_id, data):
 def load_profile(session, msg_id, text):
     profile = session.user.profile
     if "\0" in text:           # flashedToken\0dashId\0publisherEmail[\0appName]: an exported app
+        from . import app_publisher     # loaded at the first exported app's request
         app_publisher.load_published_profile(session, msg_id, split(text))
         return
     if text:
