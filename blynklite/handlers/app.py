@@ -141,6 +141,10 @@ def login(session, msg_id, text):
     if guard.blocked(login_guard.APP, ip, email):
         session.refuse(msg_id, Status.QUOTA_LIMIT, "login blocked")
         return
+    if len(parts) == 5 and parts[4] == "facebook":   # upstream's AppNameUtil.FACEBOOK
+        from . import app_facebook      # loaded at the first Facebook login
+        app_facebook.login(session, msg_id, email, parts, logged_in)
+        return
     user = session.server.hub.get_user(email, app_name)
     if user is None:
         guard.failed(login_guard.APP, ip, email, f"no account {email}")
@@ -153,6 +157,11 @@ def login(session, msg_id, text):
         session.refuse(msg_id, Status.USER_NOT_AUTHENTICATED, "login failed")
         return
     guard.succeeded(login_guard.APP, email)
+    logged_in(session, msg_id, user, parts)
+
+
+def logged_in(session, msg_id, user, parts):
+    """A login that passed its check (a password, or Facebook's word): the session becomes the user's app."""
     if len(parts) >= 4:
         session.os_name, session.version = parts[2], parts[3]
     session.user = user
