@@ -15,6 +15,7 @@ import string
 from ..codec.body import parse_int, split
 from ..codec.commands import Command, Status, illegal_body, illegal_command, not_allowed
 from ..model.dashboard import DashBoard
+from ..model.java_shape import is_assigned_to_device
 from . import app_clone, app_flashed, app_profile, app_sharing, password_reset
 from ..logger import get_logger
 
@@ -203,6 +204,7 @@ def _give_project(server, user, parent, dynamic):
     dash.id, dash.parent_id, dash.is_active = 1, parent.parent_id, True
     dash.created_at = dash.updated_at = now
     dash.shared_token, dash.is_shared = None, False
+    _drop_devices_from_device_tiles(dash)
     user.profile.dashboards = [dash]
     for device in dash.devices:
         device.reset_for_new_token()
@@ -210,6 +212,13 @@ def _give_project(server, user, parent, dynamic):
             server.hub.assign_token(user, dash, device)
     server.hub.mark_dirty(user)
     log.info("%s got the project of exported app %s", user.email, user.app_name)
+
+
+def _drop_devices_from_device_tiles(dash):
+    """Upstream's rule for an exported app's new account: a device no widget of the project is assigned to
+    (one provisioned from Device Tiles) is not copied; the end user provisions their own."""
+    dash.devices = [d for d in dash.devices
+                    if any(is_assigned_to_device(w, d.id) for w in dash.widgets if isinstance(w, dict))]
 
 
 # -- flashed tokens and redeem codes: upstream keeps them only in PostgreSQL (app_flashed) ---------

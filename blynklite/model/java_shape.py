@@ -197,6 +197,19 @@ def widget_json(widget):
     return out
 
 
+def is_assigned_to_device(widget, device_id):
+    """Upstream's Widget.isAssignedToDevice: a one- or multi-pin widget by its `deviceId` (Java's default 0),
+    a Device Selector by its `deviceIds`; other widgets (Device Tiles, charts, no-pin widgets) never.
+    A type upstream does not know is matched by its `deviceId`, so nothing is dropped because of it."""
+    kind = widget.get("type") or "BUTTON"
+    if kind == "DEVICE_SELECTOR":
+        return device_id in (widget.get("deviceIds") or ())
+    entry = FIELDS.get(kind)
+    if entry is not None and entry[0] not in (ONE_PIN, MULTI_PIN):
+        return False
+    return (widget.get("deviceId") or 0) == device_id
+
+
 def stream_json(stream):
     if not isinstance(stream, dict):
         return stream
