@@ -55,16 +55,17 @@ def _server(folder, **properties):
     return server
 
 
-def _user(server, dashes, per_dash, email="bench@example.com"):
+def _user(server, dashes, per_dash, email="bench@example.com", live=True):
     """One account, `dashes` dashboards of `per_dash` devices, each with a Superchart logging V1 of
-    every device (LIVE selected, as by default)."""
+    every device (LIVE selected, as by default, unless `live` is False)."""
     from blynklite.model.user import User
     boards = []
     for d in range(dashes):
         streams = [{"targetId": i, "pin": {"pin": 1, "pinType": "VIRTUAL"}} for i in range(per_dash)]
         boards.append({"id": d, "isActive": True, "devices": [{"id": i, "token": f"t{d:05d}{i:026d}"}
                                                               for i in range(per_dash)],
-                       "widgets": [{"type": "ENHANCED_GRAPH", "id": 7, "dataStreams": streams}]})
+                       "widgets": [{"type": "ENHANCED_GRAPH", "id": 7, "dataStreams": streams,
+                                    **({} if live else {"selectedPeriods": ["ONE_HOUR", "N_DAY"]})}]})
     user = User.from_json({"email": email, "appName": "Blynk", "profile": {"dashBoards": boards}})
     server.hub.add_user(user)
     return user
@@ -93,12 +94,18 @@ def hot(n=200_000):
 
 
 def memory(streams=STREAMS):
-    """Run in a fresh interpreter so that RSS is not blurred by earlier figures."""
-    out = subprocess.run([sys.executable, __file__, "_memory", str(streams)], capture_output=True, text=True,
-                         timeout=600)
-    if out.returncode:
-        raise RuntimeError(out.stderr)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """RSS per active stream with the LIVE cache (charts showing LIVE, as by default) and without it
+    (charts without LIVE), each in a fresh interpreter so that RSS is not blurred by earlier figures or
+    by freed memory the allocator keeps."""
+    figures = {}
+    for live in ("live", "no_live"):
+        out = subprocess.run([sys.executable, __file__, "_memory", str(streams), live], capture_output=True,
+                             text=True, timeout=600)
+        if out.returncode:
+            raise RuntimeError(out.stderr)
+        figures[live] = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"streams": figures["live"]["streams"], "bytes_per_stream": figures["live"]["bytes_per_stream"],
+            "bytes_per_stream_without_live": figures["no_live"]["bytes_per_stream"]}
 
 
 def _rss_kb():
@@ -108,31 +115,28 @@ def _rss_kb():
                 return int(line.split()[1])
 
 
-def _memory(streams):
+def _memory(streams, live):
+    """What recording adds: RSS after every logged pin was written once (watcher index built, a stream
+    per pin with its open minute, and the LIVE ring when `live`) minus RSS with the same dashboards
+    loaded and nothing written yet."""
     import gc
     from blynklite.model.watchers import DEVICE, index_key
     server = _server(_temp("hb-mem-"))
     per_dash = 100
-    user = _user(server, streams // per_dash, per_dash)
+    user = _user(server, streams // per_dash, per_dash, live=live == "live")
+    keys = [(dash, device, index_key(dash.id, device, "VIRTUAL", 1)) for dash in user.profile.dashboards
+            for device in range(per_dash)]     # the hot path holds its keys already (session pin heads)
     gc.collect()
     before = _rss_kb()
     now = server.reactor.wall_ms
-    for dash in user.profile.dashboards:
-        for device in range(per_dash):
-            server.history.stamp = now
-            server.watchers.written(user, dash, device, "VIRTUAL", 1, index_key(dash.id, device, "VIRTUAL", 1),
-                                    "21.5", DEVICE)
+    for dash, device, key in keys:
+        server.history.stamp = now
+        server.watchers.written(user, dash, device, "VIRTUAL", 1, key, "21.5", DEVICE)
     gc.collect()
     after = _rss_kb()
-    live_streams = len(server.history.streams)
-    # Without the LIVE cache (a chart without LIVE selected): the deque is most of a stream's size.
-    for stream in server.history.streams.values():
-        stream.set_live(False)
-    gc.collect()
-    no_live = _rss_kb()
-    print(json.dumps({"streams": live_streams, "rss_before_kb": before, "rss_after_kb": after,
-                      "bytes_per_stream": round((after - before) * 1024 / live_streams),
-                      "bytes_per_stream_without_live": round((no_live - before) * 1024 / live_streams)}))
+    count = len(server.history.streams)
+    print(json.dumps({"streams": count, "rss_before_kb": before, "rss_after_kb": after,
+                      "bytes_per_stream": round((after - before) * 1024 / count)}))
 
 
 def flush(streams=STREAMS):
@@ -293,7 +297,8 @@ def table_rows(h, baseline):
                      f"{hot['recording_cost_us']:.2f} µs", "-", "-"))
     if mem:
         rows.append((f"RSS per active stream ({mem['streams']:,} pins written once): with the LIVE ring / "
-                     "aggregation only", f"{mem['bytes_per_stream']} / {mem['bytes_per_stream'] - 1024} B", "-", "-"))
+                     "aggregation only (charts without LIVE)",
+                     f"{mem['bytes_per_stream']} / {mem['bytes_per_stream_without_live']} B", "-", "-"))
     if fl:
         rows.append((f"minute flush of {fl['streams']:,} streams: reactor total, longest slice; worker appends "
                      "(first flush creating the files)", f"{fl['reactor_total_ms']} ms, {fl['longest_slice_ms']} ms; "
@@ -313,7 +318,7 @@ RATES = (5000, 20000)   # forwarding points of the history phase (50k adds littl
 
 def main(argv):
     if argv and argv[0] == "_memory":
-        _memory(int(argv[1]))
+        _memory(int(argv[1]), argv[2])
         return
     for name in argv or ("hot", "memory", "flush", "postgres"):
         print(name, json.dumps(globals()[name]()), flush=True)

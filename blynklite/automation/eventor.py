@@ -223,20 +223,20 @@ class Eventor:
                 yield device_id, pin_type, pin, self._callback(widget)
 
     def _callback(self, widget):
-        return lambda write: self.on_write(widget, write)
+        return lambda *write: self.on_write(widget, *write)
 
-    # -- a write to a watched pin -------------------------------------------------------------------
-    def on_write(self, widget, write):
-        if write.source not in TRIGGERING_SOURCES or not write.dash.is_active:
+    # -- a write to a watched pin (model/watchers.py arguments) --------------------------------------
+    def on_write(self, widget, user, dash, device_id, pin_type, pin, value, source, origin):
+        if source not in TRIGGERING_SOURCES or not dash.is_active:
             return
-        number = parse_double(write.value)
+        number = parse_double(value)
         for rule in self.rules_of(widget):
-            if not rule.watches_pin or rule.pin != write.pin or rule.pin_type != write.pin_type:
+            if not rule.watches_pin or rule.pin != pin or rule.pin_type != pin_type:
                 continue
-            if rule.matches(write.value, number):
+            if rule.matches(value, number):
                 if not rule.processed:
                     rule.processed = True
-                    self.run_actions(write.user, write.dash, write.device_id, rule.actions, write.value)
+                    self.run_actions(user, dash, device_id, rule.actions, value)
             else:
                 rule.processed = False
 

@@ -119,11 +119,11 @@ class WebHooks:
                 yield widget.get("deviceId") or 0, widget["pinType"], widget["pin"], self._callback(widget)
 
     def _callback(self, widget):
-        return lambda write: self.on_write(widget, write)
+        return lambda *write: self.on_write(widget, *write)
 
-    # -- a write to a webhook's pin -----------------------------------------------------------------
-    def on_write(self, widget, write):
-        if write.source not in CALLING_SOURCES or self._over_quota(write.origin):
+    # -- a write to a webhook's pin (model/watchers.py arguments) -----------------------------------
+    def on_write(self, widget, user, dash, device_id, pin_type, pin, value, source, origin):
+        if source not in CALLING_SOURCES or self._over_quota(origin):
             return
         if self.failure_limit and self.failures(widget) >= self.failure_limit:
             return
@@ -132,7 +132,7 @@ class WebHooks:
             return
         wall_ms = self.server.reactor.wall_ms
         now_iso = iso_instant(wall_ms)
-        url = format_placeholders(url, write.value, write.user.email, now_iso)
+        url = format_placeholders(url, value, user.email, now_iso)
         if not url[:4].lower() == "http":
             return
         headers, body = {}, None
@@ -140,10 +140,9 @@ class WebHooks:
             if isinstance(header, dict) and header.get("name") is not None and header.get("value") is not None:
                 headers[header["name"]] = header["value"]
                 if header["name"] == "Content-Type" and widget.get("body"):
-                    body = format_placeholders(widget["body"], write.value, write.user.email, now_iso)
+                    body = format_placeholders(widget["body"], value, user.email, now_iso)
         request = WebhookRequest(widget.get("method") or "GET", url, headers, body, self.deny, self.timeout,
                                  self.size_limit)
-        user, dash, device_id = write.user, write.dash, write.device_id
         submitted = self.server.workers.submit(
             call, request, on_done=lambda result, error: self._answered(user, dash, device_id, widget, result, error))
         if submitted:

@@ -39,6 +39,17 @@ def parse_number(text):
     return value
 
 
+_MINUTE = [-1]      # the open minute's int, one object for every stream (32 B per stream saved)
+
+
+def shared_minute(index):
+    """`index` as the one int object every stream opening this minute holds (not a new int each)."""
+    held = _MINUTE[0]
+    if held != index:
+        held = _MINUTE[0] = index
+    return held
+
+
 def new_ring():
     """An empty LIVE ring: LIVE_POINTS (value, ms) pairs of doubles."""
     return array("d", _EMPTY_RING)
@@ -51,7 +62,7 @@ class Stream:
                  "live_n")
 
     def __init__(self, ref, live=False):
-        self.ref = ref          # (email, app name, dash_id, device_id, pin_type, pin), the recorder's key
+        self.ref = ref          # the recorder's key: the pin index key "dash-device-<t><pin>" (a str)
         self.m_idx = -1
         self.m_sum = 0.0
         self.m_cnt = 0
@@ -108,7 +119,7 @@ class Stream:
         self._close_minute()
         if old >= 0:
             self._close_if_over(old, index)
-        self.m_idx = index
+        self.m_idx = shared_minute(index)
         self.m_sum = value
         self.m_cnt = 1
 

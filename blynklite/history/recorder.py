@@ -17,6 +17,7 @@ from .aggregate import LIVE_POINTS, MINUTE_MS, NUMBER_FIRST, NUMBER_LAST, Stream
 from .files import PIN_TYPE_LETTERS
 from .periods import DEFAULT_SELECTED, LIVE
 from ..logger import get_logger
+from ..model.watchers import Watch, index_key
 
 log = get_logger("blynklite.history")
 
@@ -44,7 +45,9 @@ class History:
         self.reactor = server.reactor
         self.config = server.config
         self.folder = os.path.join(server.store.folder, "data")
-        self.streams = {}           # (email, app, dash_id, device_id, pin_type, pin) → Stream
+        # (email, app, dash_id) → {pin index key "dash-device-<t><pin>": Stream}: the key string is the
+        # same object the dashboard's watcher index holds (one string per pin, no tuple per stream)
+        self.groups = {}
         self.stamp = None           # a write's own timestamp (HTTP extra/pin), else reactor.wall_ms
         self.database = None        # storage/postgres.py Database when enable.db
         from .reports import ReportScheduler
@@ -55,6 +58,17 @@ class History:
         self._writing = False
         self._flushing = False      # a flush is closing streams slice by slice
         self._timers = []
+
+    @property
+    def streams(self):
+        """Every stream by (email, app, dash_id, device_id, pin_type, pin): built on each call (tests,
+        shutdown, the admin view), never on a write or a flush."""
+        return {(*group, *pin_of(key)): stream for group, streams in self.groups.items()
+                for key, stream in streams.items()}
+
+    def _entries(self):
+        """(group, stream) of every stream, for a flush or shutdown walking them all."""
+        return [(group, stream) for group, streams in self.groups.items() for stream in streams.values()]
 
     # -- wiring -----------------------------------------------------------------------------------
     def start(self):
@@ -86,8 +100,8 @@ class History:
         for timer in self._timers:
             timer.cancel()
         batch, rows = {}, []
-        for stream in list(self.streams.values()):
-            self._collect(stream, self.reactor.wall_ms, batch, rows)
+        for group, stream in self._entries():
+            self._collect(group, stream, self.reactor.wall_ms, batch, rows)
         self._queue(batch)
         waiting, self._waiting = self._waiting, {}
         _append_all(waiting)
@@ -99,8 +113,8 @@ class History:
     def _save_open_buckets(self):
         """Shutdown: the minute, hour and day still open, so that a restart continues their averages."""
         import json
-        state = [[*stream.ref, stream.m_idx, stream.m_sum, stream.m_cnt, stream.h_sum, stream.h_cnt,
-                  stream.d_sum, stream.d_cnt] for stream in self.streams.values()
+        state = [[*ref, stream.m_idx, stream.m_sum, stream.m_cnt, stream.h_sum, stream.h_cnt,
+                  stream.d_sum, stream.d_cnt] for ref, stream in self.streams.items()
                  if stream.m_cnt or stream.h_cnt or stream.d_cnt]
         if not state:
             return
@@ -126,27 +140,36 @@ class History:
             return
         for entry in state:
             try:
-                key, (m_idx, m_sum, m_cnt, h_sum, h_cnt, d_sum, d_cnt) = tuple(entry[:6]), entry[6:13]
-                stream = self.streams.get(key) or self.streams.setdefault(key, self._stream_class(key))
+                (email, app_name, dash_id, device_id, pin_type, pin), (m_idx, m_sum, m_cnt, h_sum, h_cnt, d_sum,
+                                                                       d_cnt) = entry[:6], entry[6:13]
+                stream = self._stream(email, app_name, dash_id, device_id, pin_type, pin)
                 stream.m_idx, stream.m_sum, stream.m_cnt = int(m_idx), float(m_sum), int(m_cnt)
                 stream.h_sum, stream.h_cnt, stream.d_sum, stream.d_cnt = float(h_sum), int(h_cnt), float(d_sum), int(d_cnt)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, KeyError):
                 log.error("history: skipped a malformed open bucket in %s", path)
 
     # -- which pins are logged ---------------------------------------------------------------------
     def pins_of(self, user, dash):
         """The watcher provider: (device_id, pin_type, pin, callback) for every logged pin."""
         for device_id, pin_type, pin, live in logged_pins(dash):
-            stream = self._stream(user, dash.id, device_id, pin_type, pin)
+            stream = self._stream(user.email, user.app_name, dash.id, device_id, pin_type, pin)
             stream.set_live(live)
-            yield device_id, pin_type, pin, stream     # a RecordedStream is its own watcher callback
+            yield device_id, pin_type, pin, stream     # a RecordedStream is its pin's watcher index entry
 
-    def _stream(self, user, dash_id, device_id, pin_type, pin):
-        key = (user.email, user.app_name, dash_id, device_id, pin_type, pin)
-        stream = self.streams.get(key)
+    def _stream(self, email, app_name, dash_id, device_id, pin_type, pin):
+        group = (email, app_name, dash_id)
+        streams = self.groups.get(group)
+        if streams is None:
+            streams = self.groups[group] = {}
+        key = index_key(dash_id, device_id, pin_type, pin)
+        stream = streams.get(key)
         if stream is None:
-            stream = self.streams[key] = self._stream_class(key)
+            stream = streams[key] = self._stream_class(key)
         return stream
+
+    def find(self, email, app_name, dash_id, device_id, pin_type, pin):
+        """The stream of a pin, None when it is not logged (yet)."""
+        return self.groups.get((email, app_name, dash_id), _NONE).get(index_key(dash_id, device_id, pin_type, pin))
 
     def with_stamps(self, ref, pin_type, pin, points, deliver):
         """HTTP extra/pin `[{"ts": ms, "value": v}, ...]`: `deliver()` stores and sends the first value,
@@ -163,11 +186,10 @@ class History:
 
     def record_points(self, user, dash, device_id, pin_type, pin, points):
         """HTTP extra/pin: [(value text, ts ms)] recorded with their own stamps."""
-        key = (user.email, user.app_name, dash.id, device_id, pin_type, pin)
-        stream = self.streams.get(key)
+        stream = self.find(user.email, user.app_name, dash.id, device_id, pin_type, pin)
         if stream is None:
-            self.server.watchers.watched(user, dash, f"{dash.id}-{device_id}-{PIN_TYPE_LETTERS[pin_type]}{pin}")
-            stream = self.streams.get(key)
+            self.server.watchers.watched(user, dash, index_key(dash.id, device_id, pin_type, pin))
+            stream = self.find(user.email, user.app_name, dash.id, device_id, pin_type, pin)
         for text, ts in points:
             value = parse_number(text)
             if stream is not None and value is not None:
@@ -175,19 +197,18 @@ class History:
             if self.database is not None and self.database.raw_enabled:
                 self.database.raw(user, dash.id, device_id, pin_type, pin, ts, text)
 
-    def _raw_write(self, write):
-        self.database.raw(write.user, write.dash.id, write.device_id, write.pin_type, write.pin,
-                          self.stamp or self.reactor.wall_ms, write.value)
+    def _raw_write(self, user, dash, device_id, pin_type, pin, value, source, origin):
+        self.database.raw(user, dash.id, device_id, pin_type, pin, self.stamp or self.reactor.wall_ms, value)
 
     # -- the minute flush ---------------------------------------------------------------------------
     def flush(self):
         """Close every completed bucket, a slice of streams per reactor round, then append on a worker."""
         self._flushing = True
-        self._flush_slice(list(self.streams.values()), 0, self.reactor.wall_ms, {}, [])
+        self._flush_slice(self._entries(), 0, self.reactor.wall_ms, {}, [])
 
     def _flush_slice(self, streams, start, now, batch, rows):
-        for stream in streams[start:start + FLUSH_SLICE]:
-            self._collect(stream, now, batch, rows)
+        for group, stream in streams[start:start + FLUSH_SLICE]:
+            self._collect(group, stream, now, batch, rows)
         if start + FLUSH_SLICE < len(streams):
             self.reactor.call_soon(self._flush_slice, streams, start + FLUSH_SLICE, now, batch, rows)
             return
@@ -197,11 +218,12 @@ class History:
             self.database.averages(rows)
         self._write_waiting()
 
-    def _collect(self, stream, now, batch, rows):
+    def _collect(self, group, stream, now, batch, rows):
         done = stream.take_completed(now)
         if not done:
             return
-        email, app_name, dash_id, device_id, pin_type, pin = stream.ref
+        email, app_name, dash_id = group
+        device_id, pin_type, pin = pin_of(stream.ref)
         folder = os.path.join(self.folder, files.user_dir(email, app_name))
         for granularity, average, ts in done:
             path = os.path.join(folder, files.file_name(dash_id, device_id, pin_type, pin, granularity))
@@ -258,8 +280,7 @@ class History:
             if not devices:
                 requests.append(graph.StreamRequest())
             elif period == LIVE:     # upstream keeps no LIVE cache for a tag
-                key = (user.email, user.app_name, dash.id, devices[0], pin_type, pin)
-                stream = None if merged else self.streams.get(key)
+                stream = None if merged else self.find(user.email, user.app_name, dash.id, devices[0], pin_type, pin)
                 data = graph.live_window(stream, count, skip)
                 requests.append(graph.StreamRequest(data=data))
             else:
@@ -270,9 +291,14 @@ class History:
     # -- deletion -----------------------------------------------------------------------------------
     def forget(self, user, dash_id=None, device_id=None):
         """Drop the in-memory streams of an account, a dashboard or a device."""
-        for key in [k for k in self.streams if k[0] == user.email and k[1] == user.app_name
-                    and (dash_id is None or k[2] == dash_id) and (device_id is None or k[3] == device_id)]:
-            del self.streams[key]
+        for group in [g for g in self.groups if g[0] == user.email and g[1] == user.app_name
+                      and (dash_id is None or g[2] == dash_id)]:
+            if device_id is None:
+                del self.groups[group]
+                continue
+            streams = self.groups[group]
+            for key in [k for k in streams if pin_of(k)[0] == device_id]:
+                del streams[key]
 
     def delete_files(self, user, prefixes, on_done=None):
         folder = self.user_folder(user)
@@ -316,21 +342,29 @@ class History:
                     for granularity in files.GRANULARITIES:
                         used.add(files.file_name(dash.id, device_id, pin_type, pin, granularity))
             self.server.workers.submit(_delete_unused, self.user_folder(user), used)
-        for key in [k for k, stream in self.streams.items() if k not in logged and stream.is_idle()]:
-            del self.streams[key]
+        for group, streams in list(self.groups.items()):
+            for key in [k for k, stream in streams.items()
+                        if (*group, *pin_of(k)) not in logged and stream.is_idle()]:
+                del streams[key]
+            if not streams:
+                del self.groups[group]
 
 
 def _recorded_stream(history):
-    """A Stream class whose instances are the watcher callbacks of their pin (one object per logged
-    pin, no closure): `stream(write)` records a numeric value at the history's stamp or reactor time."""
+    """A Stream class whose instances are the watcher index entries of their pin (model/watchers.py
+    `Watch`: one object per logged pin, no closure, no tuple): `pin_written` records a numeric value at
+    the history's stamp or reactor time."""
     reactor = history.reactor
 
-    class RecordedStream(Stream):
+    class RecordedStream(Stream, Watch):
         __slots__ = ()
 
-        def __call__(self, write):
+        @property
+        def watch_key(self):
+            return self.ref     # the pin index key: the watcher index shares this string
+
+        def pin_written(self, user, dash, device_id, pin_type, pin, text, source, origin):
             """The hot path: parse_number, Stream.add and add_live inlined (three calls less per write)."""
-            text = write.value
             try:
                 value = float(text)
             except ValueError:
@@ -353,6 +387,16 @@ def _recorded_stream(history):
                 ring[at + 1] = ts
                 self.live_n += 1
     return RecordedStream
+
+
+def pin_of(key):
+    """(device_id, pin_type, pin) of a pin index key "dash-device-<t><pin>" (once per stream and flush)."""
+    _, device, pin = key.rsplit("-", 2)
+    return int(device), _PIN_TYPES[pin[0]], int(pin[1:])
+
+
+_PIN_TYPES = {letter: pin_type for pin_type, letter in PIN_TYPE_LETTERS.items()}
+_NONE = {}
 
 
 def _is_stamp(ts):

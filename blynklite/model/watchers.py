@@ -5,14 +5,21 @@ Every pin write - from a device, an app, the HTTP API, a bridge, a Bluetooth res
 Eventor action or a webhook answer - ends in `PinWatchers.written(...)` (through
 `Server.pin_written` or, on the hardware hot path, directly). Features hook in two ways:
 
-* `add_provider(provider)`: `provider(user, dash)` yields `(device_id, pin_type, pin, callback)` for
-  the pins it watches on that dashboard (Eventor rules, WebHook widgets, ...). The answers are
-  collected into a per-dashboard index keyed by the pinsStorage key `"dashId-deviceId-<t><pin>"`,
+* `add_provider(provider)`: `provider(user, dash)` yields `(device_id, pin_type, pin, watcher)` for
+  the pins it watches on that dashboard (Eventor rules, WebHook widgets, history streams). The answers
+  are collected into a per-dashboard index keyed by the pinsStorage key `"dashId-deviceId-<t><pin>"`,
   built at the first write after the dashboard changed (`DashBoard.widgets_changed()` drops it).
-* `watch_every_write(callback)`: for features that need every write (history recording).
+* `watch_every_write(callback)`: for features that need every write (raw rows for PostgreSQL).
 
-A callback gets one `PinWrite` and must not raise (a raise is logged and swallowed, so one broken
-feature never disturbs the write or the other watchers).
+A watcher is either a plain callable or a `Watch` (an object with a `pin_written` method, e.g. a
+history stream). Both are called with plain arguments, no object is made per write:
+`(user, dash, device_id, pin_type, pin, value, source, origin)` - `value` is the text stored, `source`
+one of the constants below, `origin` the session that sent it (None for HTTP, timers and the server's
+own actions). A watcher must not raise (a raise is logged and swallowed, so one broken feature never
+disturbs the write or the other watchers).
+
+One index entry per pin, shared by its watchers: a pin with a single `Watch` maps straight to it (no
+tuple, no wrapper); any other pin maps to one `Fanout` holding its watchers.
 
 Owns: the provider and callback lists and the per-dashboard indexes (stored on `dash.watch_index`).
 Never does: storing values, sending frames, scanning widgets on a write.
@@ -20,14 +27,14 @@ Never does: storing values, sending frames, scanning widgets on a write.
 Invariant (the hot path): a write costs one dict lookup on the dashboard's index and nothing more
 when nobody watches that pin (handlers/hardware.py makes that lookup inline, before any call:
 `dash.watch_index`, `key in index`, `watchers.every`); indexes are rebuilt only when a dashboard
-changes or a provider is added, never per write.
+changes or a provider is added, never per write; a watched write allocates nothing here.
 """
 from ..codec.body import PIN_LETTERS
 from ..logger import get_logger
 
 log = get_logger("blynklite.watchers")
 
-# Where a write came from (`PinWrite.source`): features decide by it (webhooks skip HTTP writes,
+# Where a write came from (a watcher's `source` argument): features decide by it (webhooks skip HTTP writes,
 # history skips app writes as upstream, an Eventor action does not trigger the Eventor again).
 DEVICE = "device"
 APP = "app"
@@ -41,20 +48,32 @@ WEBHOOK = "webhook"
 _EMPTY = {}
 
 
-class PinWrite:
-    """One stored pin write, as the watchers see it. `origin` is the session that sent it (None for
-    HTTP, timers and the server's own actions)."""
-    __slots__ = ("user", "dash", "device_id", "pin_type", "pin", "value", "source", "origin")
+class Watch:
+    """An index entry that takes a pin's writes itself (`pin_written`), e.g. a history stream: the index
+    holds it directly. Subclasses add their own `__slots__`. One that already holds its pin's index key
+    string answers it from `watch_key`, and the index keys the pin by that very object (one string per
+    pin, not two)."""
+    __slots__ = ()
+    watch_key = None
 
-    def __init__(self, user, dash, device_id, pin_type, pin, value, source, origin):
-        self.user = user
-        self.dash = dash
-        self.device_id = device_id
-        self.pin_type = pin_type
-        self.pin = pin
-        self.value = value
-        self.source = source
-        self.origin = origin
+    def pin_written(self, user, dash, device_id, pin_type, pin, value, source, origin):
+        raise NotImplementedError
+
+
+class Fanout(Watch):
+    """The index entry of a pin with several watchers, or with plain callables: calls each in turn, a
+    failing one logged and skipped."""
+    __slots__ = ("watchers",)
+
+    def __init__(self, watchers):
+        self.watchers = tuple(w.pin_written if isinstance(w, Watch) else w for w in watchers)
+
+    def pin_written(self, user, dash, device_id, pin_type, pin, value, source, origin):
+        for watcher in self.watchers:
+            try:
+                watcher(user, dash, device_id, pin_type, pin, value, source, origin)
+            except Exception:
+                _failed(watcher, source, pin_type, pin)
 
 
 def index_key(dash_id, device_id, pin_type, pin):
@@ -72,7 +91,7 @@ class PinWatchers:
 
     # -- registration -----------------------------------------------------------------------------
     def add_provider(self, provider):
-        """`provider(user, dash)` → iterable of (device_id, pin_type, pin, callback)."""
+        """`provider(user, dash)` → iterable of (device_id, pin_type, pin, watcher)."""
         self._providers.append(provider)
         self.forget_all()
 
@@ -91,40 +110,51 @@ class PinWatchers:
         index = dash.watch_index
         if index is None:
             index = self._build(user, dash)
-        callbacks = index.get(key)
-        if callbacks is None and not self.every:
-            return
-        write = PinWrite(user, dash, device_id, pin_type, pin, value, source, origin)
+        entry = index.get(key)
+        if entry is not None:
+            try:
+                entry.pin_written(user, dash, device_id, pin_type, pin, value, source, origin)
+            except Exception:
+                _failed(entry, source, pin_type, pin)
         for callback in self.every:
-            _call(callback, write)
-        for callback in callbacks or ():
-            _call(callback, write)
+            try:
+                callback(user, dash, device_id, pin_type, pin, value, source, origin)
+            except Exception:
+                _failed(callback, source, pin_type, pin)
 
     def watched(self, user, dash, key):
-        """The callbacks watching `key` (for tests and the admin view)."""
+        """The index entry of `key`: a `Watch` (or `Fanout`), None when nobody watches it (tests, the
+        history's LIVE lookups)."""
         index = dash.watch_index
         if index is None:
             index = self._build(user, dash)
-        return index.get(key, ())
+        return index.get(key)
 
     def _build(self, user, dash):
-        index = {}
+        found = {}
         for provider in self._providers:
             try:
-                for device_id, pin_type, pin, callback in provider(user, dash):
+                for device_id, pin_type, pin, watcher in provider(user, dash):
                     if pin_type in PIN_LETTERS and isinstance(pin, int):
                         key = index_key(dash.id, device_id, pin_type, pin)
-                        index[key] = index.get(key, ()) + (callback,)
+                        if isinstance(watcher, Watch) and watcher.watch_key == key:
+                            key = watcher.watch_key
+                        watchers = found.get(key)
+                        if watchers is None:
+                            found[key] = watcher
+                        elif isinstance(watchers, list):
+                            watchers.append(watcher)
+                        else:
+                            found[key] = [watchers, watcher]
             except Exception:
                 log.exception("pin watcher provider %r failed for dashboard %s of %s",
                               provider, dash.id, user.email)
-        dash.watch_index = index or _EMPTY
+        for key, watchers in found.items():
+            if not isinstance(watchers, Watch):
+                found[key] = Fanout(watchers if isinstance(watchers, list) else (watchers,))
+        dash.watch_index = found or _EMPTY
         return dash.watch_index
 
 
-def _call(callback, write):
-    try:
-        callback(write)
-    except Exception:
-        log.exception("pin watcher %r failed on %s %s%s", callback, write.source,
-                      PIN_LETTERS.get(write.pin_type, "?"), write.pin)
+def _failed(watcher, source, pin_type, pin):
+    log.exception("pin watcher %r failed on %s %s%s", watcher, source, PIN_LETTERS.get(pin_type, "?"), pin)
