@@ -1,8 +1,11 @@
 """Cloning a project from the app (spec/app.md §3): GET_CLONE_CODE and GET_PROJECT_BY_CLONE_CODE.
 
-Clone codes are files `<dataFolder>/clone/<code>` holding the restricted JSON of a dashboard, the same
-store HTTP `/{token}/qr` writes and `/{code}/clone` reads, so a code from either side works on the other.
-Owns: the two replies. Never does: file I/O on the reactor thread; reads and writes run in the worker pool.
+Clone codes hold the restricted JSON of a dashboard. With `enable.db` they go to upstream's
+`cloned_projects` table; without it to files `<dataFolder>/clone/<code>`. Reads look in the table first and
+then in the folder, as upstream does. HTTP `/{token}/qr` and `/{code}/clone` use the same two functions, so
+a code from either side works on the other.
+Owns: the two replies and the clone store (`write_clone`, `read_clone`). Never does: file or database I/O
+on the reactor thread; reads and writes run in the worker pool.
 
 Invariant: a clone code is 32 characters of URL-safe Base64 before it is ever joined to a path, so no
 request can name a file outside the clone folder.
@@ -24,6 +27,47 @@ from ..logger import get_logger
 log = get_logger("blynklite.clone")
 
 CLONE_CODE = re.compile(r"^[A-Za-z0-9_-]{32}$")    # what new_token() makes (spec/commands.md §3)
+CLONE_INSERT = "INSERT INTO cloned_projects (token, ts, json) VALUES (%s, now(), %s)"   # upstream's SQL
+CLONE_SELECT = "SELECT json FROM cloned_projects WHERE token = %s"
+
+
+def clone_database(server):
+    """The open database of `enable.db`, or None (then clone codes live only in files)."""
+    history = getattr(server, "history", None)
+    return getattr(history, "database", None) if history is not None else None
+
+
+def write_clone(db, folder, code, text):
+    """On a worker: store a clone, in the database when there is one (an error there is an error), else a file."""
+    if db is not None:
+        _in_database(db, CLONE_INSERT, (code, text))
+        return
+    os.makedirs(folder, exist_ok=True)
+    write_atomically(os.path.join(folder, code), text.encode("utf-8"), 0o600)
+
+
+def read_clone(db, folder, code):
+    """On a worker: the clone's JSON text from the database, else from its file; None when neither has it."""
+    if db is not None:
+        row = _in_database(db, CLONE_SELECT, (code,), fetch=True)
+        if row is not None:
+            return row[0]
+    try:
+        with open(os.path.join(folder, code), "rb") as f:
+            return f.read().decode("utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def _in_database(db, sql, args, fetch=False):
+    conn = db.driver.connect(**db.main.args)     # a short connection: clone codes are rare
+    try:
+        with conn:
+            with conn.cursor() as cursor:
+                cursor.execute(sql, args)
+                return cursor.fetchone() if fetch else None
+    finally:
+        conn.close()
 
 
 def erased(data):
@@ -39,14 +83,9 @@ def erased(data):
 
 def get_clone_code(session, msg_id, text):
     dash = app_profile._dash(session, parse_int(text))
-    body = json.dumps(erased(app_sharing.restricted_json(dash)), ensure_ascii=False,
-                      separators=(",", ":")).encode("utf-8")
+    project = json.dumps(erased(app_sharing.restricted_json(dash)), ensure_ascii=False, separators=(",", ":"))
     code = new_token()
-    folder = clone_folder(session.server)
-
-    def write():
-        os.makedirs(folder, exist_ok=True)
-        write_atomically(os.path.join(folder, code), body, 0o600)
+    server = session.server
 
     def written(result, error):
         if error is not None:
@@ -54,7 +93,9 @@ def get_clone_code(session, msg_id, text):
             session.respond(msg_id, Status.SERVER_ERROR)
         else:
             session.send(Command.GET_CLONE_CODE, msg_id, code)
-    session.server.workers.submit(write, on_done=written)
+    if not server.workers.submit(write_clone, clone_database(server), clone_folder(server), code, project,
+                                 on_done=written):
+        written(None, RuntimeError("the worker queue is full"))
 
 
 def get_project_by_clone_code(session, msg_id, text):
@@ -64,14 +105,7 @@ def get_project_by_clone_code(session, msg_id, text):
         log.info("%s: malformed clone code", session.describe())
         session.respond(msg_id, Status.SERVER_ERROR)
         return
-    path = os.path.join(clone_folder(session.server), code)
-
-    def read():
-        try:
-            with open(path, "rb") as f:
-                return f.read().decode("utf-8")
-        except FileNotFoundError:
-            return None
+    server = session.server
 
     def done(data, error):
         if error is not None or data is None:
@@ -81,7 +115,8 @@ def get_project_by_clone_code(session, msg_id, text):
             _create_clone(session, msg_id, data)
         else:
             session.send(Command.GET_PROJECT_BY_CLONE_CODE, msg_id, app_sharing.compressed(json.loads(data)))
-    session.server.workers.submit(read, on_done=done)
+    if not server.workers.submit(read_clone, clone_database(server), clone_folder(server), code, on_done=done):
+        done(None, RuntimeError("the worker queue is full"))
 
 
 def _create_clone(session, msg_id, text):

@@ -105,32 +105,36 @@ def project_json(dash):
 
 def get_qr(server, request, token):
     """A clone code for the project, shown as a QR code the app scans (spec/http-api.md §2.8)."""
-    from ..atomicfile import write_atomically
     from ..hub import new_token
     from ..qrcode import qr_png
+    from . import app_clone
+    from .history_http import Later
     ref = resolve(server, token)
     code = new_token()
-    folder = clone_folder(server)
-    os.makedirs(folder, exist_ok=True)
-    write_atomically(os.path.join(folder, code), to_json(project_json(ref.dash)).encode("utf-8"), 0o600)
     config = server.config
     port = 443 if config["force.port.80.for.csv"] else config["https.port"]
     link = f"blynk://token/clone/{code}?server={server.public_host()}&port={port}"
-    return Reply(200, qr_png(link), "image/png")
+
+    def failed(error):      # upstream logs it and still answers with the QR code
+        log.error("cannot store the clone code of %s: %s", ref.user.email, error)
+        return Reply(200, qr_png(link), "image/png")
+    return Later(server, app_clone.write_clone, (app_clone.clone_database(server), clone_folder(server), code,
+                                                 to_json(project_json(ref.dash))),
+                 lambda _: Reply(200, qr_png(link), "image/png"), failed)
 
 
 def get_clone(server, request, token):
     """The project stored under a clone code (here `token` is that code)."""
+    from . import app_clone
+    from .history_http import Later
     if len(token) != 32 or not token.replace("-", "").replace("_", "").isalnum():
         return server_error("Requested QR not found.")
-    try:
-        with open(os.path.join(clone_folder(server), token), "rb") as f:
-            return ok(f.read().decode("utf-8"))
-    except FileNotFoundError:
-        return server_error("Requested QR not found.")
-    except (OSError, UnicodeDecodeError):
-        log.exception("cannot read clone %s…", token[:4])
+
+    def failed(error):
+        log.error("cannot read clone %s…: %s", token[:4], error)
         return server_error("Error getting cloned project.")
+    return Later(server, app_clone.read_clone, (app_clone.clone_database(server), clone_folder(server), token),
+                 lambda text: ok(text) if text is not None else server_error("Requested QR not found."), failed)
 
 
 def clone_folder(server):
