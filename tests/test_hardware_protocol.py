@@ -336,7 +336,9 @@ def test_without_buff_in_the_device_is_sent_up_to_250_characters(account):
     with account.device() as dev:
         prefix = "vw\x001\x00"
         fits = account.app.write(1, 0, "V1", "x" * (250 - len(prefix)))
-        account.app.write(1, 0, "V1", "y" * (251 - len(prefix)))
+        too_big = account.app.write(1, 0, "V1", "y" * (251 - len(prefix)))
+        # The app's barrier first: the server has then read both writes (two sockets, no order between them).
+        assert app_barrier(account.app) == [(C.RESPONSE, too_big, S.DEVICE_NOT_IN_NETWORK)]
         assert dev.barrier() == [(C.HARDWARE, fits, (prefix + "x" * (250 - len(prefix))).encode())]
 
 
