@@ -21,7 +21,8 @@ IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)")
 # Loaded on first use only; the standard modules are those no idle part of the server needs.
 NOT_AT_START = ("blynklite.handlers.app_tags", "blynklite.handlers.app_widgets", "blynklite.handlers.app_clone",
                 "blynklite.handlers.app_provisioning", "blynklite.handlers.app_publisher",
-                "blynklite.handlers.app_flashed", "blynklite.handlers.history", "hmac", "secrets")
+                "blynklite.handlers.app_flashed", "blynklite.handlers.history", "blynklite.history.reports",
+                "blynklite.history.export", "calendar", "decimal", "gzip", "hmac", "secrets")
 
 
 def imported(text):
@@ -74,3 +75,28 @@ def test_an_entry_loads_its_modules_handler_and_takes_its_name():
     assert entry.handler is None and "app_clone" in entry.__name__
     assert entry.load() is app_clone.HANDLERS[Command.GET_CLONE_CODE] is entry.handler
     assert entry.__name__ == app_clone.HANDLERS[Command.GET_CLONE_CODE].__name__
+
+
+def test_reports_saved_in_a_profile_are_scheduled_at_start_and_none_loaded_without_them(tmp_path):
+    from history_support import SteppedServer
+    from test_history_reports import CREATE_REPORT, REPORT_WIDGET, daily
+    from test_history_server import START, open_project
+
+    def scheduled(server):
+        return server.on_reactor(lambda: None if server.history._reports is None
+                                 else sorted(server.history._reports.timers))
+
+    first = SteppedServer(tmp_path / "r", wall=START, **{"initial.energy": 10000})
+    try:
+        assert scheduled(first) is None                  # no Report widget anywhere: reports.py not loaded
+        app, _ = open_project(first, [REPORT_WIDGET])
+        assert app.request(CREATE_REPORT, "1\x00" + json.dumps(daily(1, 10 * 3600)))[0] == CREATE_REPORT
+        app.close()
+        assert scheduled(first) == [("hist@example.com", "Blynk", 1, 1)]
+    finally:
+        first.stop()
+    again = SteppedServer(tmp_path / "r", wall=START)
+    try:
+        assert scheduled(again) == [("hist@example.com", "Blynk", 1, 1)]   # armed again at start
+    finally:
+        again.stop()

@@ -12,7 +12,6 @@ Invariant: a webhook that fails (refused, denied, slow, too big, bad status) cos
 one failure count; the call is cut off after `webhooks.timeout` ms and `webhooks.response.size.limit`
 KB, so a hanging or endless target holds one worker for a bounded time and never the reactor.
 """
-import datetime
 import ipaddress
 import socket
 
@@ -80,6 +79,7 @@ def format_placeholders(template, value, owner_email, now_iso):
 
 def iso_instant(wall_ms):
     """Java's Instant.toString(): UTC, `Z`, milliseconds only when not zero."""
+    import datetime     # here, not at the top: an idle server never loads it
     moment = datetime.datetime.fromtimestamp(wall_ms / 1000, datetime.timezone.utc)
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
     return text + (f".{wall_ms % 1000:03d}Z" if wall_ms % 1000 else "Z")

@@ -50,8 +50,7 @@ class History:
         self.groups = {}
         self.stamp = None           # a write's own timestamp (HTTP extra/pin), else reactor.wall_ms
         self.database = None        # storage/postgres.py Database when enable.db
-        from .reports import ReportScheduler
-        self.reports = ReportScheduler(server)
+        self._reports = None        # history/reports.ReportScheduler, made at first need (`reports`)
         self._stream_class = _recorded_stream(self)
         self._waiting = {}          # path → [(value, ts)] not yet appended
         self._waiting_count = 0
@@ -70,6 +69,15 @@ class History:
         """(group, stream) of every stream, for a flush or shutdown walking them all."""
         return [(group, stream) for group, streams in self.groups.items() for stream in streams.values()]
 
+    @property
+    def reports(self):
+        """The report scheduler, made at first need: a server whose dashboards have no Report widget
+        never loads history/reports.py (nor the calendar, zip and export code it needs)."""
+        if self._reports is None:
+            from .reports import ReportScheduler
+            self._reports = ReportScheduler(self.server)
+        return self._reports
+
     # -- wiring -----------------------------------------------------------------------------------
     def start(self):
         """Register with the pin watchers and schedule the jobs; the first flush at the next minute.
@@ -81,7 +89,9 @@ class History:
         if self.database is not None and self.database.raw_enabled:
             self.server.watchers.watch_every_write(self._raw_write)
         self._load_open_buckets()
-        self.reports.start()
+        if any(dash.widget_of_type("REPORT") for user in self.server.hub.users.values()
+               for dash in user.profile.dashboards):
+            self.reports.start()
         delay = (MINUTE_MS - self.reactor.wall_ms % MINUTE_MS) / 1000.0
         self.reactor.call_later(delay, self._start_minute_job)
         self.reactor.call_later(TRUNCATE_FIRST, self._every, TRUNCATE_PERIOD, self.truncate)
@@ -306,7 +316,8 @@ class History:
 
     def dashboard_deleted(self, user, dash):
         self.forget(user, dash.id)
-        self.reports.forget(user, dash.id)
+        if self._reports is not None:
+            self._reports.forget(user, dash.id)
         self.delete_files(user, [files.device_prefix(dash.id, d.id) for d in dash.devices]
                           + [f"history_{dash.id}-"])
 
@@ -316,7 +327,8 @@ class History:
 
     def user_deleted(self, user):
         self.forget(user)
-        self.reports.forget(user)
+        if self._reports is not None:
+            self._reports.forget(user)
         if self.database is not None:
             self.database.user_deleted(user)
         self.server.workers.submit(files.delete_folder, self.user_folder(user))
