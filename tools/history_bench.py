@@ -98,14 +98,15 @@ def memory(streams=STREAMS):
     (charts without LIVE), each in a fresh interpreter so that RSS is not blurred by earlier figures or
     by freed memory the allocator keeps."""
     figures = {}
-    for live in ("live", "no_live"):
+    for live in ("live", "no_live", "no_live_traced"):
         out = subprocess.run([sys.executable, __file__, "_memory", str(streams), live], capture_output=True,
                              text=True, timeout=600)
         if out.returncode:
             raise RuntimeError(out.stderr)
         figures[live] = json.loads(out.stdout.strip().splitlines()[-1])
     return {"streams": figures["live"]["streams"], "bytes_per_stream": figures["live"]["bytes_per_stream"],
-            "bytes_per_stream_without_live": figures["no_live"]["bytes_per_stream"]}
+            "bytes_per_stream_without_live": figures["no_live"]["bytes_per_stream"],
+            "allocated_bytes_per_stream_without_live": figures["no_live_traced"]["bytes_per_stream"]}
 
 
 def _rss_kb():
@@ -118,7 +119,8 @@ def _rss_kb():
 def _memory(streams, live):
     """What recording adds: RSS after every logged pin was written once (watcher index built, a stream
     per pin with its open minute, and the LIVE ring when `live`) minus RSS with the same dashboards
-    loaded and nothing written yet."""
+    loaded and nothing written yet. RSS can read low (the allocator reuses what loading the dashboards
+    freed), so `no_live_traced` counts the bytes Python allocated instead (tracemalloc)."""
     import gc
     from blynklite.model.watchers import DEVICE, index_key
     server = _server(_temp("hb-mem-"))
@@ -127,13 +129,19 @@ def _memory(streams, live):
     keys = [(dash, device, index_key(dash.id, device, "VIRTUAL", 1)) for dash in user.profile.dashboards
             for device in range(per_dash)]     # the hot path holds its keys already (session pin heads)
     gc.collect()
-    before = _rss_kb()
+    traced = live.endswith("_traced")
+    if traced:
+        import tracemalloc
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0] / 1024
+    else:
+        before = _rss_kb()
     now = server.reactor.wall_ms
     for dash, device, key in keys:
         server.history.stamp = now
         server.watchers.written(user, dash, device, "VIRTUAL", 1, key, "21.5", DEVICE)
     gc.collect()
-    after = _rss_kb()
+    after = tracemalloc.get_traced_memory()[0] / 1024 if traced else _rss_kb()
     count = len(server.history.streams)
     print(json.dumps({"streams": count, "rss_before_kb": before, "rss_after_kb": after,
                       "bytes_per_stream": round((after - before) * 1024 / count)}))
