@@ -1,14 +1,14 @@
 """Handler-table entries whose module is imported at the first command they get.
 
 Owns: `on_first_use(module, commands)`, the one way a handler table names the handlers of rarely used
-commands (publisher, clone, provisioning, tiles, tags, history, ...) without importing their module, so
+commands (publisher, clone, provisioning, tags, widgets, history) without importing their module, so
 an idle server never loads it. The first of those commands imports `blynklite.handlers.<module>` and
-calls that module's own `HANDLERS[command]`; later calls go straight to it.
+calls that module's own `HANDLERS[command]`; later calls reuse it (one attribute check).
 Never does: stand in for a hot-path command (HARDWARE, PING, APP_SYNC): those stay plain functions.
 
 Invariant: an entry behaves as the handler it stands for (same arguments, result and exceptions, and
 its `__name__` once loaded), and the commands a table lists for a module are the keys of that module's
-HANDLERS (tests/test_idle_memory.py checks every table).
+HANDLERS (tests/test_idle_memory.py checks the app's table).
 """
 PACKAGE = __name__.rpartition(".")[0]   # blynklite.handlers
 
