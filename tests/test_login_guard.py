@@ -11,7 +11,7 @@ from blynklite.client import AppClient, password_hash
 from blynklite.codec.commands import Command, Status
 from blynklite.net.clock import SteppedClock
 from blynklite.net.reactor import Reactor
-from blynklite.session import QUOTA_BURST_FACTOR
+from blynklite.sessions.binary import QUOTA_BURST_FACTOR
 from blynklite.sessions import login_guard as G
 
 from devices import PASSWORD, WAIT, RawClient, body, device, new_account

@@ -10,7 +10,7 @@ from ..codec.body import parse_int, parse_target, split
 from ..codec.commands import Command, MsgId, Status, StatusError, illegal_body, illegal_command, not_allowed
 from ..automation import targets
 from ..passwords import same_hash
-from ..session import BinarySession, ping
+from ..sessions.binary import BinarySession, ping
 from ..sessions import login_guard
 from . import app_selector
 from . import app_profile, app_sharing, app_tiles, password_reset, pins, sync

@@ -10,7 +10,7 @@ from ..codec import frames
 from ..codec.body import parse_pin, split
 from ..codec.commands import Command, Status, StatusError, illegal_body, illegal_command, not_allowed
 from ..model.device import DEFAULT_BUFF_IN, OFFLINE, ONLINE
-from ..session import BinarySession, ping
+from ..sessions.binary import BinarySession, ping
 from ..sessions import login_guard
 from . import notifications, pins, properties, sync
 from ..model.watchers import BRIDGE, DEVICE

@@ -18,7 +18,7 @@ from ..codec.commands import Command
 from ..codec.frames import ProtocolError
 from ..handlers import pins
 from ..handlers.hardware import mark_online
-from ..session import RateMeter
+from .binary import RateMeter
 from . import login_guard
 from ..logger import get_logger
 from ..model.watchers import DEVICE

@@ -12,7 +12,7 @@ byte of what the decoder already holds.
 from ..codec.commands import Command
 from ..handlers import app, app_sharing
 from ..handlers.app import AppSession
-from ..session import ping
+from .binary import ping
 
 # Upstream's MobileShareHandler also answers these when the history work provides them.
 HISTORY_COMMANDS = (Command.GET_ENHANCED_GRAPH_DATA, Command.DELETE_DEVICE_DATA)

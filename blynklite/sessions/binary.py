@@ -7,9 +7,9 @@ upstream does (spec/commands.md §2.1).
 """
 import math
 
-from .codec.commands import Command, Status, StatusError, command_name
-from .codec.frames import ProtocolError
-from .logger import get_logger
+from ..codec.commands import Command, Status, StatusError, command_name
+from ..codec.frames import ProtocolError
+from ..logger import get_logger
 
 log = get_logger("blynklite.session")
 
