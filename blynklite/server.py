@@ -21,7 +21,7 @@ from .net.listener import Listener
 from .sessions import login_guard
 from .net.reactor import Reactor
 from .net.workers import WorkerPool
-from .sniffer_protocol import Sniffer
+from .sessions.sniffer import Sniffer
 from .store import ProfileStore
 from .logger import get_logger
 

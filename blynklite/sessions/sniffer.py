@@ -1,8 +1,8 @@
 """The first protocol of every connection: waits for 5 bytes, then hands over to the right session
 (spec/framing.md §3)."""
 
-from .codec import sniffer
-from .logger import get_logger
+from ..codec import sniffer
+from ..logger import get_logger
 
 log = get_logger("blynklite.net")
 
