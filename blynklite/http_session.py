@@ -2,7 +2,7 @@
 
 Owns: feeding the request parser, choosing each request's pipeline (admin, hardware websocket,
 app websocket, or the REST API), answering requests in order, and
-handing a websocket connection over to `websocket_session`. Never does: endpoint logic; that is in
+handing a websocket connection over to `sessions/websocket.py`. Never does: endpoint logic; that is in
 handlers/http_api.py, handlers/admin.py and handlers/web.py.
 
 Invariant: a request is answered before the next one is read, so pipelined requests get their
@@ -99,8 +99,8 @@ class HttpSession:
             self.conn.abort("not an allowed administrator address")
             return
         if pipeline in (HARDWARE_WS, APP_WS):
-            from . import websocket_session
-            websocket_session.upgrade(self, request, app=pipeline == APP_WS)
+            from .sessions import websocket
+            websocket.upgrade(self, request, app=pipeline == APP_WS)
             return
         if pipeline == ADMIN:
             reply = self.server.admin.handle(request, self.conn.peer[0])

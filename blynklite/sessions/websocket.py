@@ -8,15 +8,15 @@ Invariant: every Blynk message leaves in its own binary websocket frame (the nod
 clients take one message per frame); incoming binary payloads go to the session's own decoder.
 """
 
-from .codec import frames
-from .codec.commands import Command
-from .codec.http import HttpError
-from .codec.websocket import (Close, FrameDecoder, Message, Ping, WebSocketError, binary_frame,
+from ..codec import frames
+from ..codec.commands import Command
+from ..codec.http import HttpError
+from ..codec.websocket import (Close, FrameDecoder, Message, Ping, WebSocketError, binary_frame,
                               close_frame, handshake_response, pong_frame)
-from .handlers.app import AppSession, get_server, login
-from .handlers.hardware import HardwareSession
-from .logger import get_logger
-from .net.connection import LOGIN_TIMEOUT
+from ..handlers.app import AppSession, get_server, login
+from ..handlers.hardware import HardwareSession
+from ..logger import get_logger
+from ..net.connection import LOGIN_TIMEOUT
 
 log = get_logger("blynklite.websocket")
 
