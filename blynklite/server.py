@@ -121,7 +121,7 @@ class Server:
 
     def new_session(self, kind, conn):
         if kind == sniffer.HTTP:
-            from .http_session import HttpSession
+            from .sessions.http import HttpSession
             return HttpSession(self, conn, secure=conn.port_kind == TLS_SHARED)
         if kind == sniffer.HARDWARE:
             return HardwareSession(self, conn)

@@ -17,7 +17,7 @@ import pytest
 from blynklite.codec.commands import Command, Status
 from blynklite.codec.frames import PRE_LOGIN_MAX_BODY
 from blynklite.codec.http import HttpError, RequestParser
-from blynklite.http_session import REQUEST_TIMEOUT, UNAUTHENTICATED_BODY_BYTES
+from blynklite.sessions.http import REQUEST_TIMEOUT, UNAUTHENTICATED_BODY_BYTES
 from blynklite.net.connection import LOGIN_TIMEOUT
 
 from devices import WAIT, RawClient, body, device, tls_context

@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from blynklite.codec.frames import APP_HEADER, PRE_LOGIN_MAX_BODY  # noqa: E402
-from blynklite.http_session import MAX_HEADER_BYTES, UNAUTHENTICATED_BODY_BYTES  # noqa: E402
+from blynklite.sessions.http import MAX_HEADER_BYTES, UNAUTHENTICATED_BODY_BYTES  # noqa: E402
 from blynklite.net.connection import LOGIN_TIMEOUT  # noqa: E402
 
 HOST = "127.0.0.1"

@@ -10,9 +10,9 @@ answers in order; any HttpError answers with its status and closes this connecti
 """
 import re
 
-from .codec.http import HttpError, RequestParser, response
-from .handlers import http_common as H
-from .logger import DEBUG, get_logger
+from ..codec.http import HttpError, RequestParser, response
+from ..handlers import http_common as H
+from ..logger import DEBUG, get_logger
 
 log = get_logger("blynklite.http")
 
@@ -81,7 +81,7 @@ class HttpSession:
         if not (self.secure and path.startswith(root)):
             known = self.server.hub.resolve_token(path[1:].split("/", 1)[0]) is not None
             return default if known else UNAUTHENTICATED_BODY_BYTES
-        from .handlers import ota
+        from ..handlers import ota
         if self.server.admin.signed_in(request) is None:
             basic = ota.basic_auth_admin(self.server, request)
             if isinstance(basic, H.Reply):   # wrong Basic credentials: answered before the body
@@ -99,7 +99,7 @@ class HttpSession:
             self.conn.abort("not an allowed administrator address")
             return
         if pipeline in (HARDWARE_WS, APP_WS):
-            from .sessions import websocket
+            from . import websocket
             websocket.upgrade(self, request, app=pipeline == APP_WS)
             return
         if pipeline == ADMIN:
