@@ -362,7 +362,7 @@ def save_properties(path: str, changes: Mapping[str, str]) -> None:
 
     A key already in the file has its line replaced; new keys are appended at the end.
     """
-    from .atomicfile import write_atomically
+    from .storage.atomicfile import write_atomically
 
     try:
         with open(path, encoding="utf-8") as f:

@@ -28,7 +28,7 @@ import os
 import sys
 import time
 
-from blynklite.atomicfile import fsync_folder, write_atomically
+from blynklite.storage.atomicfile import fsync_folder, write_atomically
 
 CERT_FILE = "blynklite-selfsigned.crt"
 # Text before "-----BEGIN" is ignored by PEM readers; the server reads its certificate's expiry from

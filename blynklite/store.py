@@ -9,7 +9,7 @@ import json
 import os
 import time
 
-from .atomicfile import write_atomically
+from .storage.atomicfile import write_atomically
 from .model.user import User
 from .logger import get_logger
 

@@ -14,7 +14,7 @@ import json
 import os
 import re
 
-from ..atomicfile import write_atomically
+from ..storage.atomicfile import write_atomically
 from ..codec.body import parse_int
 from ..codec.commands import Command, Status
 from ..hub import new_token

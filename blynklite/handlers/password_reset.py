@@ -14,7 +14,7 @@ import json
 import os
 from urllib.parse import quote
 
-from ..atomicfile import write_atomically
+from ..storage.atomicfile import write_atomically
 from ..codec.commands import Command, Status, illegal_command, not_allowed
 from ..hub import new_token
 from ..logger import get_logger

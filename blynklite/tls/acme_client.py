@@ -31,7 +31,7 @@ import time
 import urllib.error
 import urllib.request
 
-from blynklite.atomicfile import write_atomically
+from blynklite.storage.atomicfile import write_atomically
 
 USER_KEY_FILE = "user.pem"
 DOMAIN_KEY_FILE = "privkey.pem"
