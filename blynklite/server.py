@@ -22,7 +22,7 @@ from .sessions import login_guard
 from .net.reactor import Reactor
 from .net.workers import WorkerPool
 from .sessions.sniffer import Sniffer
-from .store import ProfileStore
+from .storage.profiles import ProfileStore
 from .logger import get_logger
 
 log = get_logger("blynklite")

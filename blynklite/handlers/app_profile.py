@@ -11,7 +11,7 @@ from ..automation import validate_widget
 from ..model import widgets as W
 from ..model.dashboard import DashBoard
 from ..model.device import UPDATABLE, Device
-from ..store import ProfileStore
+from ..storage.profiles import ProfileStore
 from . import app_tiles, pins
 from ..logger import get_logger
 

@@ -9,9 +9,9 @@ import json
 import os
 import time
 
-from .storage.atomicfile import write_atomically
-from .model.user import User
-from .logger import get_logger
+from .atomicfile import write_atomically
+from ..model.user import User
+from ..logger import get_logger
 
 log = get_logger("blynklite.store")
 
