@@ -49,15 +49,12 @@ _EMPTY = {}
 
 
 class Watch:
-    """An index entry that takes a pin's writes itself (`pin_written`), e.g. a history stream: the index
-    holds it directly. Subclasses add their own `__slots__`. One that already holds its pin's index key
-    string answers it from `watch_key`, and the index keys the pin by that very object (one string per
-    pin, not two)."""
+    """An index entry that takes a pin's writes itself, e.g. a history stream: the index holds it
+    directly. A subclass defines `pin_written(user, dash, device_id, pin_type, pin, value, source,
+    origin)` and its own `__slots__`. One that already holds its pin's index key string answers it from
+    `watch_key`, and the index keys the pin by that very object (one string per pin, not two)."""
     __slots__ = ()
     watch_key = None
-
-    def pin_written(self, user, dash, device_id, pin_type, pin, value, source, origin):
-        raise NotImplementedError
 
 
 class Fanout(Watch):
