@@ -425,6 +425,38 @@ def post_mails(srv, token):
     conn.close()
 
 
+def side_by_side(o, servers, rates):
+    """Forwarding CPU per message at every shape and rate, each point measured on every server in turn,
+    run after run, so the load of a shared machine drifts alike for all: {name: {"shape/rate": figures}}."""
+    out = {name: {} for name in servers}
+    for shape, extra in SHAPES.items():
+        for rate in rates:
+            runs = {name: [] for name in servers}
+            for _ in range(o.runs):
+                for name, srv in servers.items():
+                    if not srv.alive():
+                        continue
+                    r = bench(["forward", *srv.ports_args(), "--pid", srv.proc.pid, "--rate", rate, *extra,
+                               "--seconds", o.seconds, "--runs", 1, "--warmup", o.warmup,
+                               "--max-lifetime", int(load_timeout(o))], timeout=load_timeout(o))
+                    if r:
+                        runs[name].append(r["median"]["server_cpu_us_per_msg"])
+            for name, values in runs.items():
+                if values:
+                    out[name][f"{shape}/{rate}"] = {"server_cpu_us_per_msg": statistics.median(values),
+                                                    "runs": values}
+    return out
+
+
+def stop_all(servers):
+    for srv in servers.values():
+        died = srv.proc is not None and srv.proc.poll() is not None
+        code = srv.stop()
+        if died:
+            PROBLEMS.append(f"{srv.name}: server exited during the phase (code {code})")
+        check_log(srv)
+
+
 def phase_history(o, work):
     """Recording off and on side by side: each point is measured on both servers in turn, run after
     run (as the automation phase), so a shared machine's load drifts alike for both; then
@@ -436,34 +468,12 @@ def phase_history(o, work):
     try:
         for name in ("recording_off", "recording_on"):
             srv = servers[name] = Server(work, f"history-{name}")
-            with open(os.path.join(srv.dir, "server.properties"), "a") as f:
-                f.write("registration.limit.per.ip.hourly=1000000\n")   # bench.py registers at every point
             srv.start()
             if name == "recording_on":
                 hb.prechart(srv.app)
-        for shape, extra in SHAPES.items():
-            for rate in hb.RATES:
-                runs = {name: [] for name in servers}
-                for _ in range(o.runs):
-                    for name, srv in servers.items():
-                        if not srv.alive():
-                            continue
-                        r = bench(["forward", *srv.ports_args(), "--pid", srv.proc.pid, "--rate", rate, *extra,
-                                   "--seconds", o.seconds, "--runs", 1, "--warmup", o.warmup,
-                                   "--max-lifetime", int(load_timeout(o))], timeout=load_timeout(o))
-                        if r:
-                            runs[name].append(r["median"]["server_cpu_us_per_msg"])
-                for name, values in runs.items():
-                    if values:
-                        out[name][f"{shape}/{rate}"] = {"server_cpu_us_per_msg": statistics.median(values),
-                                                        "runs": values}
+        out.update(side_by_side(o, servers, hb.RATES))
     finally:
-        for srv in servers.values():
-            died = srv.proc is not None and srv.proc.poll() is not None
-            code = srv.stop()
-            if died:
-                PROBLEMS.append(f"{srv.name}: server exited during the phase (code {code})")
-            check_log(srv)
+        stop_all(servers)
     out["query"] = with_server(Server(work, "history-query"),
                                lambda srv: hb.query(srv.app, srv.hw, os.path.join(srv.dir, "data")))
     for name in ("hot", "memory", "flush", "postgres"):
@@ -500,35 +510,12 @@ def phase_automation(o, work):
             srv = servers[name] = Server(work, f"automation-{name}")
             if name == "before":
                 srv.env = dict(ENV, PYTHONPATH=without_index)
-            with open(os.path.join(srv.dir, "server.properties"), "a") as f:
-                f.write("registration.limit.per.ip.hourly=1000000\n")   # bench.py registers at every point
             srv.start()
             if widgets:
                 ab.prepare(srv.app, widgets)
-        for shape, extra in SHAPES.items():
-            for rate in RATES:
-                runs = {name: [] for name in servers}
-                for _ in range(o.runs):
-                    for name, srv in servers.items():
-                        if not srv.alive():
-                            continue
-                        r = bench(["forward", *srv.ports_args(), "--pid", srv.proc.pid, "--rate", rate, *extra,
-                                   "--seconds", o.seconds, "--runs", 1, "--warmup", o.warmup,
-                                   "--max-lifetime", int(load_timeout(o))], timeout=load_timeout(o))
-                        if r:
-                            runs[name].append(r["median"])
-                for name, results in runs.items():
-                    if results:
-                        out["forward"].setdefault(name, {})[f"{shape}/{rate}"] = {
-                            "server_cpu_us_per_msg": statistics.median(x["server_cpu_us_per_msg"] for x in results),
-                            "runs": [x["server_cpu_us_per_msg"] for x in results]}
+        out["forward"] = side_by_side(o, servers, RATES)
     finally:
-        for srv in servers.values():
-            died = srv.proc is not None and srv.proc.poll() is not None
-            code = srv.stop()
-            if died:
-                PROBLEMS.append(f"{srv.name}: server exited during the phase (code {code})")
-            check_log(srv)
+        stop_all(servers)
     out["hot"] = ab.hot()
     print(f"  hot: {json.dumps(out['hot'])}", flush=True)
     idle = {}
