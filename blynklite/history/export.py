@@ -100,20 +100,8 @@ def write_sheet_csv(folder, name, columns, max_points, zone):
 
 def clean_exports(folder, max_age_ms, now_ms):
     """Delete exports older than `max_age_ms` (store.export.csv.report.days); the count removed."""
-    removed = 0
-    try:
-        names = os.listdir(folder)
-    except FileNotFoundError:
-        return 0
-    for name in names:
-        path = os.path.join(folder, name)
-        try:
-            if name.endswith((".gz", ".zip")) and now_ms - os.path.getmtime(path) * 1000 > max_age_ms:
-                os.remove(path)
-                removed += 1
-        except OSError:
-            pass
-    return removed
+    return files.delete_where(folder, lambda name, path: name.endswith((".gz", ".zip"))
+                              and now_ms - os.path.getmtime(path) * 1000 > max_age_ms)
 
 
 def _csv_cell(text):

@@ -99,21 +99,29 @@ def truncate_to_newest(path, keep_records):
     return True
 
 
-def delete_matching(folder, prefixes):
-    """Delete every file in `folder` whose name starts with one of `prefixes`; the count removed."""
+def delete_where(folder, doomed):
+    """Delete every file in `folder` for which `doomed(name, path)` is true; the count removed. A file
+    that vanishes or cannot be removed meanwhile is skipped (the next cleanup tries again)."""
     removed = 0
     try:
         names = os.listdir(folder)
     except FileNotFoundError:
         return 0
     for name in names:
-        if name.startswith(tuple(prefixes)):
-            try:
-                os.remove(os.path.join(folder, name))
+        path = os.path.join(folder, name)
+        try:
+            if doomed(name, path):
+                os.remove(path)
                 removed += 1
-            except OSError:
-                pass
+        except OSError:
+            pass
     return removed
+
+
+def delete_matching(folder, prefixes):
+    """Delete every file in `folder` whose name starts with one of `prefixes`; the count removed."""
+    prefixes = tuple(prefixes)
+    return delete_where(folder, lambda name, path: name.startswith(prefixes))
 
 
 def delete_folder(folder):

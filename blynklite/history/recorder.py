@@ -528,16 +528,4 @@ def _truncate_all(folder, keep):
 
 
 def _delete_unused(folder, used):
-    removed = 0
-    try:
-        names = os.listdir(folder)
-    except FileNotFoundError:
-        return 0
-    for name in names:
-        if name.startswith("history_") and name not in used:
-            try:
-                os.remove(os.path.join(folder, name))
-                removed += 1
-            except OSError:
-                pass
-    return removed
+    return files.delete_where(folder, lambda name, path: name.startswith("history_") and name not in used)
