@@ -6,6 +6,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -119,3 +120,15 @@ def db_properties(cluster):
     return {"jdbc.url": f"{url}/blynk", "user": "test", "password": "test",
             "reporting.jdbc.url": f"{url}/blynk_reporting", "reporting.user": "test", "reporting.password": "test",
             "connection.timeout.millis": 5000, "reporting.connection.timeout.millis": 5000}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A throwaway cluster with upstream's schemas, made by the server's own create-schema command."""
+    running = Cluster().start()
+    done = subprocess.run([sys.executable, "-m", "blynklite.storage.postgres", "create-schema", "--host",
+                           running.host, "--port", str(running.port), "--user", "postgres"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    yield running
+    running.stop()

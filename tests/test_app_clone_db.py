@@ -15,7 +15,7 @@ from devices import PASSWORD, WAIT, new_account
 pytest.importorskip("psycopg2")
 
 from postgres_support import db_properties  # noqa: E402
-from test_app_flashed import cluster  # noqa: E402,F401  (the module's PostgreSQL cluster with the schema)
+from postgres_support import cluster  # noqa: E402,F401  (a PostgreSQL cluster with the schema)
 from test_notifications import start_server  # noqa: E402
 
 OK, SERVER_ERROR = 200, 19

@@ -4,8 +4,6 @@ exported project, ASSIGN_TOKEN gives a flashed token to a device once (a device 
 REDEEM adds a code's energy once."""
 import json
 import re
-import subprocess
-import sys
 import zlib
 
 import pytest
@@ -16,7 +14,7 @@ from devices import PASSWORD, WAIT, app_barrier, device, new_account
 pytest.importorskip("psycopg2")
 pytest.importorskip("aiosmtpd")
 
-from postgres_support import Cluster, db_properties  # noqa: E402
+from postgres_support import cluster, db_properties  # noqa: E402
 from test_app_reset import mail_with_subject  # noqa: E402
 from test_notifications import mail_properties, smtp_server, start_server  # noqa: E402
 
@@ -26,17 +24,6 @@ CREATE_APP = 55
 BUTTON = {"type": "BUTTON", "id": 1, "x": 0, "y": 0, "width": 1, "height": 1, "label": "pump", "pin": 1,
           "pinType": "VIRTUAL"}
 TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    running = Cluster().start()
-    done = subprocess.run([sys.executable, "-m", "blynklite.storage.postgres", "create-schema", "--host",
-                           running.host, "--port", str(running.port), "--user", "postgres"],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    yield running
-    running.stop()
 
 
 @pytest.fixture

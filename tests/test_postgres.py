@@ -10,23 +10,12 @@ import pytest
 from blynklite.codec.commands import Command, Status
 
 from history_support import SteppedServer
-from postgres_support import Cluster, db_properties
+from postgres_support import cluster, db_properties  # noqa: F401  (cluster is a fixture)
 from test_history_server import START, Device, chart, open_project
 
 pytest.importorskip("psycopg2")
 WAIT = 15.0
 MIN_MS = 60_000
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    running = Cluster().start()
-    done = subprocess.run([sys.executable, "-m", "blynklite.storage.postgres", "create-schema", "--host",
-                           running.host, "--port", str(running.port), "--user", "postgres"],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    yield running
-    running.stop()
 
 
 def wait_rows(cluster, sql, count, params=(), dbname="blynk_reporting"):
