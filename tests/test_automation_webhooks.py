@@ -124,8 +124,9 @@ def test_frequency_quota_and_failure_limit(make):
             project.close()
 
 
-def endless_server():
-    """Answers 200 and then streams bytes for as long as the client reads."""
+def misbehaving_server(head, chunk, pause):
+    """Accepts one request, answers `head`, then sends `chunk` every `pause` seconds for as long as
+    the client reads. Returns its port."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(4)
@@ -136,35 +137,25 @@ def endless_server():
             with conn:
                 conn.recv(4096)
                 try:
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+                    conn.sendall(head)
                     while True:
-                        conn.sendall(b"x" * 65536)
+                        conn.sendall(chunk)
+                        if pause:
+                            time.sleep(pause)
                 except OSError:
                     pass
     threading.Thread(target=serve, daemon=True).start()
     return listener.getsockname()[1]
+
+
+def endless_server():
+    """Answers 200 and then streams bytes for as long as the client reads."""
+    return misbehaving_server(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n", b"x" * 65536, 0)
 
 
 def dripping_server():
     """Answers a status line, then one header byte every 0.2 s, forever."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-
-    def serve():
-        with listener:
-            conn, _ = listener.accept()
-            with conn:
-                conn.recv(4096)
-                try:
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
-                    while True:
-                        conn.sendall(b"a")
-                        time.sleep(0.2)
-                except OSError:
-                    pass
-    threading.Thread(target=serve, daemon=True).start()
-    return listener.getsockname()[1]
+    return misbehaving_server(b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a", 0.2)
 
 
 def test_a_hanging_target_and_an_endless_answer_are_cut_off_and_the_server_stays_responsive(make):
