@@ -1,6 +1,7 @@
 """History end to end: a blynklib device writes, the app reads the SuperChart back (LIVE from memory,
 the other periods from the Java history files the minute flush appends), on a server whose clock the
 test moves forward. A Java-format file already in the data folder loads unchanged and keeps growing."""
+import contextlib
 import json
 import struct
 import time
@@ -199,17 +200,27 @@ def test_bad_graph_requests_get_upstream_statuses(stepped, body, status):
         app.close()
 
 
-def test_delete_graph_data_and_device_data_remove_the_files(stepped):
+@contextlib.contextmanager
+def two_streams_a_day_later(stepped):
+    """V5 and V6 of device 0, each in its own chart, written once; a day later (minute, hour and day
+    closed) yields (app, history folder) with a fresh app login, and closes both at the end."""
     app, (token,) = open_project(stepped, [chart(7, (0, 5, "AVG")), chart(9, (0, 6, "AVG"))])
     device = Device(stepped.host, stepped.hw_port, token)
-    folder = stepped.data_dir / "data" / "hist@example.com"
     try:
         device.write(5, "1")
         device.write(6, "2")
         stepped.wait_recorded(2)
-        stepped.jump(3600 * 24)
+        stepped.jump(24 * 3600)
         app.close()
         app = login(stepped)
+        yield app, stepped.data_dir / "data" / "hist@example.com"
+    finally:
+        device.close()
+        app.close()
+
+
+def test_delete_graph_data_and_device_data_remove_the_files(stepped):
+    with two_streams_a_day_later(stepped) as (app, folder):
         names = sorted(p.name for p in folder.iterdir())
         assert names == sorted(f"history_1-0_v{p}_{g}.bin" for p in (5, 6) for g in ("minute", "hourly", "daily"))
         assert app.request(Command.DELETE_ENHANCED_GRAPH_DATA, "1\x007")[2] == Status.OK
@@ -217,9 +228,6 @@ def test_delete_graph_data_and_device_data_remove_the_files(stepped):
         assert app.request(Command.DELETE_DEVICE_DATA, "1-0\x00v6")[2] == Status.OK
         assert list(folder.iterdir()) == []
         assert app.request(Command.DELETE_DEVICE_DATA, "1")[2] == Status.ILLEGAL_COMMAND
-    finally:
-        device.close()
-        app.close()
 
 
 def test_deleting_a_device_or_a_dashboard_deletes_its_history(stepped):
@@ -289,22 +297,10 @@ def test_app_and_http_writes_are_recorded_too(stepped):
 
 
 def test_the_weekly_cleanup_drops_history_nobody_plots(stepped):
-    app, (token,) = open_project(stepped, [chart(7, (0, 5, "AVG")), chart(9, (0, 6, "AVG"))])
-    device = Device(stepped.host, stepped.hw_port, token)
-    folder = stepped.data_dir / "data" / "hist@example.com"
-    try:
-        device.write(5, "1")
-        device.write(6, "2")
-        stepped.wait_recorded(2)
-        stepped.jump(24 * 3600)                   # minute, hour and day closed: both streams idle
-        app.close()
-        app = login(stepped)
+    with two_streams_a_day_later(stepped) as (app, folder):      # both streams idle
         assert app.request(Command.DELETE_WIDGET, "1\x009")[2] == Status.OK     # v6 is no longer plotted
         assert stepped.on_reactor(lambda: len(stepped.history.streams)) == 2
         stepped.on_reactor(stepped.history.clean_unused)
         stepped.settle()
         assert sorted(p.name for p in folder.iterdir()) == [f"history_1-0_v5_{g}.bin" for g in ("daily", "hourly", "minute")]
         assert stepped.on_reactor(lambda: [k[5] for k in stepped.history.streams]) == [5]
-    finally:
-        device.close()
-        app.close()
