@@ -20,6 +20,7 @@ from blynklite.codec.commands import Command, Status
 from blynklite.net.clock import SteppedClock
 
 from conftest import free_ports
+from devices import app_messages
 
 WAIT = 10.0
 PASSWORD = "automation-test-pass"
@@ -182,22 +183,8 @@ class Project:
 
 
 def app_frames(app, command, timeout=WAIT, count=1):
-    """Wait for `count` frames with `command` from the app's inbox (others stay)."""
-    found = []
-    deadline = time.monotonic() + timeout
-    for message in list(app.inbox):
-        if message[0] == command and len(found) < count:
-            found.append(message)
-            app.inbox.remove(message)
-    while len(found) < count:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        message = app.wait_for(lambda m: m[0] == command, left)
-        if message is None:
-            break
-        found.append(message)
-    return found
+    """devices.app_messages with this module's longer bound (a stepped server's rounds can lag)."""
+    return app_messages(app, command, timeout, count)
 
 
 logging.getLogger("blynklib").disabled = True
