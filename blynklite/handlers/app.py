@@ -11,6 +11,7 @@ from ..codec.commands import Command, MsgId, Status, StatusError, illegal_body, 
 from ..automation import targets
 from ..passwords import same_hash
 from ..sessions.binary import BinarySession, ping
+from .app_profile import dashboard_or_fail
 from ..sessions import login_guard
 from . import app_selector
 from . import app_profile, app_sharing, app_tiles, password_reset, pins, sync
@@ -177,13 +178,6 @@ AppSession.pre_login = PRE_LOGIN
 
 
 # -- after login -----------------------------------------------------------------------------------
-def dashboard_or_fail(session, dash_id):
-    dash = session.user.profile.dashboard(dash_id)
-    if dash is None:
-        raise illegal_command(f"no dashboard {dash_id}")
-    return dash
-
-
 def hardware(session, msg_id, text):
     target_field, sep, pin_command = text.partition("\0")
     if not sep:

@@ -82,7 +82,7 @@ def erased(data):
 
 
 def get_clone_code(session, msg_id, text):
-    dash = app_profile._dash(session, parse_int(text))
+    dash = app_profile.dashboard_or_fail(session, parse_int(text))
     project = json.dumps(erased(app_sharing.restricted_json(dash)), ensure_ascii=False, separators=(",", ":"))
     code = new_token()
     server = session.server

@@ -49,7 +49,7 @@ def _json_size(piece):
     return len(json.dumps(piece, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
 
-def _dash(session, dash_id):
+def dashboard_or_fail(session, dash_id):
     dash = session.user.profile.dashboard(dash_id)
     if dash is None:
         raise illegal_command(f"no dashboard {dash_id}")
@@ -83,7 +83,7 @@ def load_profile(session, msg_id, text):
         app_publisher.load_published_profile(session, msg_id, split(text))
         return
     if text:
-        data = _dash(session, parse_int(split(text)[0])).to_json()
+        data = dashboard_or_fail(session, parse_int(split(text)[0])).to_json()
     else:
         data = profile.to_json()
     raw = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -130,7 +130,7 @@ def update_dash(session, msg_id, text):
     except (ValueError, TypeError, AttributeError):
         raise illegal_body("not a dashboard") from None
     _check_automation(incoming.widgets)
-    dash = _dash(session, incoming.id)
+    dash = dashboard_or_fail(session, incoming.id)
     ensure_room(session, incoming.to_json(), dash.to_json())
     dash.apply_settings(data)
     old_notification = dash.widget_of_type("NOTIFICATION")
@@ -152,7 +152,7 @@ def _keep_push_tokens(dash, old_notification):
 
 
 def delete_dash(session, msg_id, text):
-    dash = _dash(session, parse_int(text))
+    dash = dashboard_or_fail(session, parse_int(text))
     user = session.user
     user.energy += dash.energy_price()
     server = session.server
@@ -172,7 +172,7 @@ def _widget_request(session, text):
     parts = text.split("\0", 1)
     if len(parts) < 2 or not parts[1]:
         raise illegal_command("widget request needs dash id and JSON")
-    dash = _dash(session, parse_int(parts[0]))
+    dash = dashboard_or_fail(session, parse_int(parts[0]))
     return dash, checked_widget(session, parts[1])
 
 
@@ -257,7 +257,7 @@ def _dash_and_id(session, text, parse_id=parse_int):
     parts = split(text)
     if len(parts) < 2:
         raise illegal_command("expected dashId and an id")
-    return _dash(session, parse_int(parts[0])), parse_id(parts[1])
+    return dashboard_or_fail(session, parse_int(parts[0])), parse_id(parts[1])
 
 
 def delete_widget(session, msg_id, text):
@@ -285,7 +285,7 @@ def _device_request(session, text):
     parts = text.split("\0", 1)
     if len(parts) < 2 or not parts[1]:
         raise illegal_command("device request needs dash id and JSON")
-    dash = _dash(session, parse_int(parts[0]))
+    dash = dashboard_or_fail(session, parse_int(parts[0]))
     data = parse_json(session, parts[1], "user.widget.max.size.limit")
     if isinstance(data.get("name"), (int, float)):
         data["name"] = str(data["name"])      # Jackson turns a number into the String field
@@ -348,7 +348,7 @@ def delete_device(session, msg_id, text):
 
 
 def get_devices(session, msg_id, text):
-    dash = _dash(session, parse_int(text))
+    dash = dashboard_or_fail(session, parse_int(text))
     _reply_json(session, Command.GET_DEVICES, msg_id, [d.status_json() for d in dash.devices])
 
 
@@ -362,7 +362,7 @@ def get_device(session, msg_id, text):
 
 def refresh_token(session, msg_id, text):
     parts = split(text)
-    dash = _dash(session, parse_int(parts[0]))
+    dash = dashboard_or_fail(session, parse_int(parts[0]))
     device = dash.device(parse_int(parts[1]) if len(parts) > 1 else 0)
     if device is None:
         raise illegal_body("no such device")

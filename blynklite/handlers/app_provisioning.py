@@ -19,7 +19,7 @@ PROVISION_TOKEN_LIFETIME_MS = 7 * 24 * 3600 * 1000
 
 def get_provision_token(session, msg_id, text):
     parts = text.split("\0", 1)
-    dash = app_profile._dash(session, parse_int(parts[0]))
+    dash = app_profile.dashboard_or_fail(session, parse_int(parts[0]))
     if len(parts) < 2 or not parts[1]:
         raise illegal_command("provisioning needs a device")
     _, device = app_profile._device_request(session, text)

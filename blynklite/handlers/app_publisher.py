@@ -114,7 +114,7 @@ def update_face(session, msg_id, text):
     """Copy the parent project's face (settings, widgets, tags) to every app-preview child of it."""
     parent_id = parse_int(text)
     user = session.user
-    parent = app_profile._dash(session, parent_id)
+    parent = app_profile.dashboard_or_fail(session, parent_id)
     children = {d.id for d in user.profile.dashboards if d.parent_id == parent_id}
     app_ids = {a.get("id") for a in user.profile.apps
                if isinstance(a, dict) and children & set(a.get("projectIds") or ())}
@@ -155,7 +155,7 @@ def _copy_face(dash, parent, now_ms):
 
 def email_qr(session, msg_id, text):
     parts = split(text)
-    dash = app_profile._dash(session, parse_int(parts[0]))
+    dash = app_profile.dashboard_or_fail(session, parse_int(parts[0]))
     app = _find_app(session.user, parts[1]) if len(parts) > 1 else None
     if app is None:
         raise illegal_body("no such app")
@@ -236,7 +236,7 @@ def redeem(session, msg_id, text):
 
 def assign_token(session, msg_id, text):
     parts = split(text)
-    dash = app_profile._dash(session, parse_int(parts[0]))
+    dash = app_profile.dashboard_or_fail(session, parse_int(parts[0]))
     if len(parts) < 2:
         log.info("%s: assign token without a token", session.describe())   # upstream: no reply
         return

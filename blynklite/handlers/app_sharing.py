@@ -16,6 +16,7 @@ from ..codec.commands import Command, Status, StatusError, illegal_command, not_
 from ..model import widgets as W
 from ..model.java_shape import widget_json
 from ..sessions import login_guard
+from . import app_profile
 from ..logger import get_logger
 
 log = get_logger("blynklite.share")
@@ -51,17 +52,10 @@ def _dash_id_or_not_allowed(text):
         raise not_allowed("dashboard id is not a number") from None
 
 
-def _dash(session, dash_id):
-    dash = session.user.profile.dashboard(dash_id)
-    if dash is None:
-        raise illegal_command(f"no dashboard {dash_id}")
-    return dash
-
-
 # -- the owner's commands --------------------------------------------------------------------------
 def get_share_token(session, msg_id, text):
     user = session.user
-    dash = _dash(session, _dash_id_or_not_allowed(text))
+    dash = app_profile.dashboard_or_fail(session, _dash_id_or_not_allowed(text))
     token = dash.shared_token
     if not token:
         if user.app_name == "Blynk" and user.energy < SHARE_TOKEN_PRICE:
@@ -74,7 +68,7 @@ def get_share_token(session, msg_id, text):
 
 def refresh_share_token(session, msg_id, text):
     user = session.user
-    dash = _dash(session, _dash_id_or_not_allowed(text))
+    dash = app_profile.dashboard_or_fail(session, _dash_id_or_not_allowed(text))
     token = session.server.hub.refresh_share_token(user, dash)
     _token_changed(session, dash)
     for app in list(session.server.hub.session(user).apps):
@@ -87,7 +81,7 @@ def refresh_share_token(session, msg_id, text):
 
 def sharing(session, msg_id, text):
     parts = split(text)
-    dash = _dash(session, parse_int(parts[0]))
+    dash = app_profile.dashboard_or_fail(session, parse_int(parts[0]))
     if len(parts) < 2:
         log.info("%s: sharing without on/off", session.describe())   # upstream: no reply
         return
@@ -145,7 +139,7 @@ def share_hardware(session, msg_id, text, owner_hardware):
     if not sep:
         log.debug("%s: hardware body without a separator", session.describe())
         return
-    dash = _dash(session, parse_target(head)[0])
+    dash = app_profile.dashboard_or_fail(session, parse_target(head)[0])
     if not dash.is_active:
         return
     if not dash.is_shared:
@@ -155,7 +149,7 @@ def share_hardware(session, msg_id, text, owner_hardware):
 
 def load_shared_profile(session, msg_id, text):
     if text:
-        data = restricted_json(_dash(session, parse_int(text)))
+        data = restricted_json(app_profile.dashboard_or_fail(session, parse_int(text)))
     else:
-        data = {"dashBoards": [restricted_json(_dash(session, session.share_dash_id))]}
+        data = {"dashBoards": [restricted_json(app_profile.dashboard_or_fail(session, session.share_dash_id))]}
     session.send(Command.LOAD_PROFILE_GZIPPED, msg_id, compressed(data))

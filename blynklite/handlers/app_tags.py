@@ -28,15 +28,8 @@ def _request(session, text):
     dash_id = parse_int(parts[0])
     if not parts[1]:
         raise illegal_command("empty tag")
-    dash = _dash(session, dash_id)
+    dash = app_profile.dashboard_or_fail(session, dash_id)
     return dash, _parse_tag(parts[1])
-
-
-def _dash(session, dash_id):
-    dash = session.user.profile.dashboard(dash_id)
-    if dash is None:
-        raise illegal_command(f"no dashboard {dash_id}")
-    return dash
 
 
 def _parse_tag(text):
@@ -107,7 +100,7 @@ def delete_tag(session, msg_id, text):
     if len(parts) < 2:
         raise illegal_command("delete tag needs dash id and tag id")
     dash_id, tag_id = parse_int(parts[0]), parse_int(parts[1])
-    dash = _dash(session, dash_id)
+    dash = app_profile.dashboard_or_fail(session, dash_id)
     tag = _find(dash, tag_id)
     if tag is None:
         raise illegal_command("no such tag")
@@ -117,7 +110,7 @@ def delete_tag(session, msg_id, text):
 
 
 def get_tags(session, msg_id, text):
-    dash = _dash(session, parse_int(text))
+    dash = app_profile.dashboard_or_fail(session, parse_int(text))
     tags = [json.loads(tag_json(t)) for t in dash.tags if isinstance(t, dict)]
     session.send(Command.GET_TAGS, msg_id, json.dumps(tags, ensure_ascii=False, separators=(",", ":")))
 

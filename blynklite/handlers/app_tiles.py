@@ -24,7 +24,7 @@ def parse_long(text):
 
 
 def _dash(session, text):
-    return app_profile._dash(session, parse_long(text))
+    return app_profile.dashboard_or_fail(session, parse_long(text))
 
 
 def tiles_widget(dash, widget_id):

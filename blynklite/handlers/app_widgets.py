@@ -33,7 +33,7 @@ def get_widget(session, msg_id, text):
     parts = split(text)
     if len(parts) < 2:
         raise illegal_command("get widget needs dash id and widget id")
-    dash = app_profile._dash(session, parse_int(parts[0]))
+    dash = app_profile.dashboard_or_fail(session, parse_int(parts[0]))
     widget_id = app_tiles.parse_long(parts[1])
     widget = dash.widget(widget_id)
     if widget is None:
@@ -50,7 +50,7 @@ def set_widget_property(session, msg_id, text):
     prop, value = parts[2], parts[3]
     if not prop or not value or prop not in KNOWN_PROPERTIES:
         raise illegal_body("empty or unknown property")
-    dash = app_profile._dash(session, dash_id)
+    dash = app_profile.dashboard_or_fail(session, dash_id)
     widget = _widget_anywhere(dash, widget_id)
     if not properties.accepts(widget, prop):
         raise illegal_body(f"{widget.get('type')} has no property {prop}")
@@ -73,7 +73,7 @@ def resend_from_bluetooth(session, msg_id, text):
     if not sep or not dash_sep:
         log.info("%s: bluetooth relay without dashId-deviceId", session.describe())   # upstream: no reply
         return
-    dash = app_profile._dash(session, parse_int(dash_part))
+    dash = app_profile.dashboard_or_fail(session, parse_int(dash_part))
     device_id = parse_int(device_part)
     if len(pin_command) < 2 or pin_command[1] != "w":
         return

@@ -14,6 +14,7 @@ from ..codec.commands import Command, Status, illegal_body, illegal_command
 from ..history import export, files, graph, reports
 from ..history.periods import PERIODS
 from ..history.recorder import CHART, find_widget, target_devices
+from .app_profile import dashboard_or_fail
 from ..logger import get_logger
 
 log = get_logger("blynklite.history")
@@ -23,13 +24,6 @@ def split_target(field):
     """`dashId[-targetId]` → (dash id, target id or -1) as upstream's split2Device."""
     dash_part, sep, target_part = field.partition("-")
     return parse_int(dash_part), parse_int(target_part) if sep else -1
-
-
-def _dashboard(session, dash_id):
-    dash = session.user.profile.dashboard(dash_id)
-    if dash is None:
-        raise illegal_command(f"no dashboard {dash_id}")
-    return dash
 
 
 def _superchart(dash, widget_id):
@@ -73,7 +67,7 @@ def get_enhanced_graph_data(session, msg_id, text):
     if period not in PERIODS:
         log.debug("%s: unknown graph period %r; no reply, as upstream", session.describe(), period)
         return
-    dash = _dashboard(session, dash_id)
+    dash = dashboard_or_fail(session, dash_id)
     widget = _superchart(dash, widget_id)
     if not widget.get("dataStreams"):
         session.respond(msg_id, Status.NO_DATA)
@@ -94,7 +88,7 @@ def delete_enhanced_graph_data(session, msg_id, text):
     if len(parts) < 2:
         raise illegal_command("Wrong income message format.")
     dash_id, target = split_target(parts[0])
-    dash = _dashboard(session, dash_id)
+    dash = dashboard_or_fail(session, dash_id)
     widget = _superchart(dash, parse_long(parts[1]))
     history = session.server.history
     names = []
@@ -119,7 +113,7 @@ def delete_device_data(session, msg_id, text):
     dash_part, sep, device_part = parts[0].partition("-")
     if not sep:
         raise illegal_command("Wrong income message format.")
-    dash = _dashboard(session, parse_int(dash_part))
+    dash = dashboard_or_fail(session, parse_int(dash_part))
     if session.share_dash_id is not None:
         report = dash.widget_of_type("REPORT")
         if report is None:
@@ -146,7 +140,7 @@ def export_graph_data(session, msg_id, text):
     if len(parts) < 2:
         raise illegal_command("Wrong income message format.")
     dash_id, target = split_target(parts[0])
-    dash = _dashboard(session, dash_id)
+    dash = dashboard_or_fail(session, dash_id)
     widget = _superchart(dash, parse_long(parts[1]))
     server, user = session.server, session.user
     jobs, columns = [], []
@@ -250,7 +244,7 @@ def _report_widget(session, text):
     dash_part, sep, rest = text.partition("\0")
     if not sep or not rest:
         raise illegal_command("Wrong income message format.")
-    dash = _dashboard(session, parse_int(dash_part))
+    dash = dashboard_or_fail(session, parse_int(dash_part))
     widget = dash.widget_of_type("REPORT")
     if widget is None:
         raise illegal_command("Project has no reporting widget.")
