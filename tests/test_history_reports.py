@@ -47,11 +47,18 @@ def mail_server(tmp_path):
             server.stop()
 
 
-def zip_entries(link):
+def zip_entries(link, raw=False):
+    """{entry name: text} of the zip the link downloads ({name: bytes} with `raw`), in the zip's order."""
     with urllib.request.urlopen(link, timeout=10) as response:
         assert response.headers["Content-Type"] == "application/zip"
         archive = zipfile.ZipFile(io.BytesIO(response.read()))
-    return {name: archive.read(name).decode() for name in archive.namelist()}
+    return {name: archive.read(name) if raw else csv_text(archive.read(name)) for name in archive.namelist()}
+
+
+def csv_text(data):
+    """A report CSV is upstream's UTF-16: big-endian behind a byte order mark (empty when no rows)."""
+    assert data == b"" or data.startswith(b"\xfe\xff"), data[:8]
+    return data[2:].decode("utf-16-be")
 
 
 def test_reports_cost_energy_run_on_demand_and_on_schedule(mail_server):

@@ -256,7 +256,7 @@ def _parse_report(text):
         report = json_text.loads(text)
     except ValueError:
         raise illegal_body("Error parsing report.") from None
-    if not isinstance(report, dict) or not isinstance(report.get("id"), int):
+    if not isinstance(report, dict) or not isinstance(report.get("id"), int) or not reports.known_choices(report):
         raise illegal_body("Error parsing report.")
     return report
 
