@@ -24,6 +24,21 @@ _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
 # HTML escapes for the landing page's values (the stdlib `html` module loads a 2,000-entry table)
 _HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
 
+# Upstream's statistics codes of the HTTP API (its Command.HTTP_*, spec/behaviours.md §9): every routed
+# API request adds 1 to HTTP_TOTAL and to its route's code in `server.stats` (read by handlers/admin_stats.py).
+HTTP_IS_HARDWARE_CONNECTED, HTTP_IS_APP_CONNECTED, HTTP_GET_PIN_DATA, HTTP_UPDATE_PIN_DATA = 82, 83, 84, 85
+HTTP_NOTIFY, HTTP_EMAIL, HTTP_GET_PROJECT, HTTP_QR, HTTP_GET_HISTORY_DATA = 86, 87, 88, 89, 90
+HTTP_CLONE, HTTP_TOTAL = 93, 94
+HTTP_METRICS = {
+    http_api.is_hardware_connected: HTTP_IS_HARDWARE_CONNECTED, http_api.is_app_connected: HTTP_IS_APP_CONNECTED,
+    http_api.get_pin: HTTP_GET_PIN_DATA, http_api.get_rtc: HTTP_GET_PIN_DATA,
+    http_api.update_from_query: HTTP_UPDATE_PIN_DATA, http_api.update_from_body: HTTP_UPDATE_PIN_DATA,
+    http_api.update_with_timestamps: HTTP_UPDATE_PIN_DATA, http_api.notify: HTTP_NOTIFY,
+    http_api.email: HTTP_EMAIL, http_api.get_project: HTTP_GET_PROJECT, http_api.get_qr: HTTP_QR,
+    history_http.get_history_data: HTTP_GET_HISTORY_DATA, http_api.get_clone: HTTP_CLONE,
+}
+HTTP_CODES = frozenset(HTTP_METRICS.values()) | {HTTP_TOTAL}
+
 
 class PublicWeb:
     def __init__(self, server, routes=http_api.ROUTES + reset_pages.ROUTES + history_http.ROUTES):
@@ -58,6 +73,7 @@ class PublicWeb:
         handler, params = self.router.match(method, path)
         if handler is None:
             return not_found()
+        count(self.server.stats, handler)
         return call(handler, self.server, request, params)
 
     def root_redirect(self, secure):
@@ -101,6 +117,14 @@ def acme_challenge(server, request, path):
     if content is None or request.method not in ("GET", "HEAD"):
         return not_found()
     return Reply(200, content.encode("ascii"), "text/html")
+
+
+def count(stats, handler):
+    """Upstream's HTTP API counters: the total and the route's own code (none for the reset pages)."""
+    stats[HTTP_TOTAL] += 1
+    metric = HTTP_METRICS.get(handler)
+    if metric is not None:
+        stats[metric] += 1
 
 
 def call(handler, server, request, params):
