@@ -284,7 +284,8 @@ def _apply(values: dict, props: Mapping[str, object], origin: str, warn) -> None
 # logger (server.worker.threads, async.logger.ring.buffer.size) are not features and stay quiet.
 LACKING_FEATURES = {
     "force.port.80.for.redirect": "blynklite runs as one server and sends no CONNECT_REDIRECT",
-    "stats.print.worker.period": "statistics are shown on the admin page, not printed to the log",
+    "stats.print.worker.period": ("stats.log and the reporting_*_stat_minute rows are written only with "
+                                  "enable.db; without it statistics are shown on the admin page only"),
 }
 
 

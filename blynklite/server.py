@@ -60,6 +60,7 @@ class Server:
         self.ota = None   # handlers/ota.OtaUpdates, made by the first OTA request
         self.acme = None  # tls/acme.LetsEncrypt when automatic certificates are on
         self.history = None   # history/recorder.History, started by listen()
+        self.stats_minute = None   # handlers/stats_minute.StatsMinute, with enable.db only
 
     # -- start and stop ---------------------------------------------------------------------------
     def load_users(self):
@@ -88,6 +89,10 @@ class Server:
         from .history.recorder import History
         self.history = History(self)
         self.history.start()
+        if self.history.database is not None:
+            from .handlers.stats_minute import StatsMinute
+            self.stats_minute = StatsMinute(self, self.history.database)
+            self.stats_minute.start()
         self.reactor.call_every(login_guard.LOG_INTERVAL, self.login_guard.sweep)
 
     def shutdown(self):
@@ -99,6 +104,8 @@ class Server:
         # Background saves finish first; a user one of them was writing may have changed since,
         # and one may have failed, so each of those is written again here.
         self.workers.shutdown(wait=True)
+        if self.stats_minute is not None:
+            self.stats_minute.stop()
         if self.history is not None:
             self.history.stop()
         self.hub.dirty.update(self._saving)

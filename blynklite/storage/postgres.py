@@ -6,7 +6,10 @@ task at a time), retries, and the `create-schema` command. Never does: block the
 only appends to a deque; every connect, insert and commit runs on a worker), or import psycopg2 unless
 `enable.db` is on.
 
-Invariant: a row handed to `raw`/`averages`/`users` stays queued until the transaction holding it has
+The minute statistics (handlers/stats_minute.py) hand their three rows to `stat`; they wait and retry
+as the other rows do, in their own small queue (STAT_QUEUE snapshots).
+
+Invariant: a row handed to `raw`/`averages`/`users`/`stat` stays queued until the transaction holding it has
 committed. While the database is down rows wait (the outage is logged once, retried every
 RETRY_SECONDS); only when a queue is full are new rows refused, counted and logged - that is the one
 place data is lost, and the log says how many rows.
@@ -38,6 +41,8 @@ PAGE_ROWS = 5_000           # rows per INSERT statement (psycopg2 execute_values
 MINUTE_KEEP = datetime.timedelta(hours=24, minutes=1)   # upstream deletes older minute averages
 HOURLY_KEEP = datetime.timedelta(days=90, hours=1)       # and older hourly averages; daily rows stay
 NUL_STAND_IN = "\u2400"     # PostgreSQL text cannot hold NUL: multi-value writes keep "␀" between values
+STAT_QUEUE = 1440           # statistics snapshots waiting at most: a day of minutes while the database is down
+MINUTE_MS = 60_000          # stat rows are stamped with their minute, as upstream's insertStat truncates
 PIN_TYPE_ORDINAL = {"DIGITAL": 0, "VIRTUAL": 1, "ANALOG": 2}
 PIN_TYPE_LETTER = {"DIGITAL": "d", "VIRTUAL": "v", "ANALOG": "a"}
 AVERAGE_TABLES = {"minute": "reporting_average_minute", "hourly": "reporting_average_hourly",
@@ -59,6 +64,45 @@ USERS_SQL = ("INSERT INTO users (email, appName, region, ip, name, pass, last_mo
              "last_logged = EXCLUDED.last_logged, last_logged_ip = EXCLUDED.last_logged_ip, "
              "is_facebook_user = EXCLUDED.is_facebook_user, is_super_admin = EXCLUDED.is_super_admin, "
              "energy = EXCLUDED.energy, json = EXCLUDED.json")
+
+# The three statistics tables (storage.md §4.2): (table, columns after region and ts, Stat fields). A second
+# row for the same (region, minute) is dropped, as upstream's plain INSERT fails on the primary key.
+STAT_APP_COLUMNS = ("active", "active_week", "active_month", "minute_rate", "connected", "online_apps",
+                    "online_hards", "total_online_apps", "total_online_hards", "registrations")
+STAT_APP_FIELDS = ("active", "activeWeek", "activeMonth", "oneMinRate", "connected", "onlineApps",
+                   "onlineHards", "totalOnlineApps", "totalOnlineHards", "registrations")
+STAT_COMMAND_COLUMNS = (
+    "response", "register", "login", "load_profile", "app_sync", "sharing", "get_token", "ping", "activate",
+    "deactivate", "refresh_token", "get_graph_data", "export_graph_data", "set_widget_property", "bridge",
+    "hardware", "get_share_dash", "get_share_token", "refresh_share_token", "share_login", "create_project",
+    "update_project", "delete_project", "hardware_sync", "internal", "sms", "tweet", "email", "push",
+    "add_push_token", "create_widget", "update_widget", "delete_widget", "create_device", "update_device",
+    "delete_device", "get_devices", "create_tag", "update_tag", "delete_tag", "get_tags", "add_energy",
+    "get_energy", "get_server", "connect_redirect", "web_sockets", "eventor", "webhooks", "appTotal", "hardTotal")
+STAT_COMMAND_FIELDS = (
+    "response", "register", "login", "loadProfile", "appSync", "sharing", "getToken", "ping", "activate",
+    "deactivate", "refreshToken", "getGraphData", "exportGraphData", "setWidgetProperty", "bridge", "hardware",
+    "getSharedDash", "getShareToken", "refreshShareToken", "shareLogin", "createProject", "updateProject",
+    "deleteProject", "hardwareSync", "internal", "sms", "tweet", "email", "push", "addPushToken", "createWidget",
+    "updateWidget", "deleteWidget", "createDevice", "updateDevice", "deleteDevice", "getDevices", "createTag",
+    "updateTag", "deleteTag", "getTags", "addEnergy", "getEnergy", "getServer", "connectRedirect", "webSockets",
+    "eventor", "webhooks", "appTotal", "mqttTotal")      # hardTotal receives the MQTT counter (upstream)
+STAT_HTTP_COLUMNS = ("is_hardware_connected", "is_app_connected", "get_pin_data", "update_pin", "email", "push",
+                     "get_project", "qr", "get_history_pin_data", "total")
+STAT_HTTP_FIELDS = ("isHardwareConnected", "isAppConnected", "getPinData", "updatePinData", "email", "notify",
+                    "getProject", "qr", "getHistoryPinData", "total")
+STAT_TABLES = (("reporting_app_stat_minute", STAT_APP_COLUMNS),
+               ("reporting_app_command_stat_minute", STAT_COMMAND_COLUMNS),
+               ("reporting_http_command_stat_minute", STAT_HTTP_COLUMNS))
+STAT_SQL = "INSERT INTO {} (region, ts, {}) VALUES ({}) ON CONFLICT (region, ts) DO NOTHING"
+
+
+def stat_rows(region, wall_ms, stat):
+    """The three rows of a Stat (handlers/admin_stats.stat), in STAT_TABLES order."""
+    ts = utc(wall_ms // MINUTE_MS * MINUTE_MS)
+    return ((region, ts, *(int(stat[f]) for f in STAT_APP_FIELDS)),
+            (region, ts, *(int(stat["commands"][f]) for f in STAT_COMMAND_FIELDS)),
+            (region, ts, *(int(stat["http"][f]) for f in STAT_HTTP_FIELDS)))
 
 
 class DatabaseError(ConfigError):
@@ -141,6 +185,7 @@ class Database:
         self.raw_rows = collections.deque()
         self.average_rows = collections.deque()
         self.user_rows = {}                 # (email, appName) → row; the newest state wins
+        self.stat_rows = collections.deque()  # (app, command, http) rows of a statistics snapshot
         self.deleted_users = set()          # (email, appName) whose users row goes
         self.refused = 0
         self.written = 0
@@ -172,6 +217,13 @@ class Database:
             rows = rows[:max(0, room)]
         self.average_rows.extend(rows)
         self._purge_due = self.clean
+
+    def stat(self, region, wall_ms, stat):
+        """The minute statistics' three rows (handlers/stats_minute.py)."""
+        if len(self.stat_rows) >= STAT_QUEUE:
+            self._refuse(3)
+            return
+        self.stat_rows.append(stat_rows(region, wall_ms, stat))
 
     def collect_users(self):
         """Users changed since the last run, as upstream's profile save upserts them."""
@@ -211,17 +263,18 @@ class Database:
         averages = _take(self.average_rows, BATCH_ROWS)
         users, self.user_rows = list(self.user_rows.values()), {}
         deleted, self.deleted_users = list(self.deleted_users), set()
+        stats = _take(self.stat_rows, STAT_QUEUE)
         purge = self._purge_due
-        if not (raw or averages or users or deleted or purge):
+        if not (raw or averages or users or deleted or purge or stats):
             return
         self._busy = True
         now_ms = self.server.reactor.wall_ms
-        if not self.server.workers.submit(self._write, raw, averages, users, purge, now_ms, deleted,
+        if not self.server.workers.submit(self._write, raw, averages, users, purge, now_ms, deleted, stats,
                                           on_done=lambda result, error: self._done(raw, averages, users, error,
-                                                                                   deleted)):
-            self._done(raw, averages, users, RuntimeError("worker queue full"), deleted)
+                                                                                   deleted, stats)):
+            self._done(raw, averages, users, RuntimeError("worker queue full"), deleted, stats)
 
-    def _done(self, raw, averages, users, error, deleted=()):
+    def _done(self, raw, averages, users, error, deleted=(), stats=()):
         self._busy = False
         if error is None:
             self._purge_due = False
@@ -238,14 +291,15 @@ class Database:
         self._retry_at = self.server.reactor.now + RETRY_SECONDS
         self.raw_rows.extendleft(reversed(raw))
         self.average_rows.extendleft(reversed(averages))
+        self.stat_rows.extendleft(reversed(stats))
         for row in users:
             self.user_rows.setdefault((row[0], row[1]), row)
         self.deleted_users.update(key for key in deleted if key not in self.user_rows)
 
-    def _write(self, raw, averages, users, purge, now_ms, deleted=()):
+    def _write(self, raw, averages, users, purge, now_ms, deleted=(), stats=()):
         """On a worker: one transaction per database for the whole batch."""
-        if raw or averages or purge:
-            self._transaction(self.reporting, self._write_reporting, raw, averages, purge, now_ms)
+        if raw or averages or purge or stats:
+            self._transaction(self.reporting, self._write_reporting, raw, averages, purge, now_ms, stats)
         if users or deleted:
             self._transaction(self.main, self._write_users, users, deleted)
 
@@ -259,8 +313,11 @@ class Database:
             connection.drop()
             raise
 
-    def _write_reporting(self, cursor, raw, averages, purge, now_ms):
+    def _write_reporting(self, cursor, raw, averages, purge, now_ms, stats=()):
         values = self.driver.extras.execute_values
+        for snapshot in stats:
+            for (table, columns), row in zip(STAT_TABLES, snapshot):
+                cursor.execute(STAT_SQL.format(table, ", ".join(columns), ", ".join(["%s"] * len(row))), row)
         if raw:
             latest = {}
             for email, dash_id, device_id, pin_type, pin, ts, text in raw:   # same ms: the later value wins
@@ -287,15 +344,17 @@ class Database:
             cursor.execute("DELETE FROM users WHERE email = %s AND appName = %s", (email, app_name))
 
     def pending(self):
-        return self._busy or bool(self.raw_rows or self.average_rows or self.user_rows or self.deleted_users)
+        return self._busy or bool(self.raw_rows or self.average_rows or self.user_rows or self.deleted_users
+                                  or self.stat_rows)
 
     def close(self):
         """Shutdown: one last synchronous batch (the workers are stopped by now)."""
         raw, averages = list(self.raw_rows), list(self.average_rows)
         users, deleted = list(self.user_rows.values()), list(self.deleted_users)
+        stats = list(self.stat_rows)
         try:
-            if raw or averages or users or deleted:
-                self._write(raw, averages, users, False, self.server.reactor.wall_ms, deleted)
+            if raw or averages or users or deleted or stats:
+                self._write(raw, averages, users, False, self.server.reactor.wall_ms, deleted, stats)
         except Exception as error:
             log.error("database: %d rows could not be written at shutdown: %s",
                       len(raw) + len(averages) + len(users), error)
