@@ -115,6 +115,17 @@ def test_merged_csv_is_one_file_named_after_the_report_with_epoch_times(written)
                                                f'{MINUTE},"Temp, °C","Pump;B",19.0\n'}
 
 
+def test_a_stream_named_twice_is_written_once_and_unselected_streams_not_at_all(written):
+    _, smtp, app = written
+    report = one_time(8, None, "TS")                       # no reportOutput: a file per device and pin
+    report["reportSources"] = SOURCES + [
+        {"type": "DEVICE", "deviceIds": [0], "dataStreams": [STREAMS[1]]},                      # v6 of device 0 again
+        {"type": "DEVICE", "deviceIds": [0], "dataStreams": [dict(STREAMS[0], label="Other", isSelected=False)]}]
+    _, _, entries = export(app, smtp, report)
+    assert texts(entries) == {"Boilerroom_0_TempC.csv": f"{MINUTE},21.5\n", "Boilerroom_0_v6.csv": f"{MINUTE},1.0\n",
+                              "Pump;B_1_TempC.csv": f"{MINUTE},19.0\n"}
+
+
 @pytest.mark.parametrize("field, value", [("reportOutput", "PDF"), ("format", "RFC_1123")])
 def test_an_unknown_output_or_time_format_is_a_body_upstream_cannot_read(written, field, value):
     _, _, app = written

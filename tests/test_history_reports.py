@@ -52,6 +52,7 @@ def zip_entries(link, raw=False):
     with urllib.request.urlopen(link, timeout=10) as response:
         assert response.headers["Content-Type"] == "application/zip"
         archive = zipfile.ZipFile(io.BytesIO(response.read()))
+    assert len(set(archive.namelist())) == len(archive.namelist()), archive.namelist()     # no name twice
     return {name: archive.read(name) if raw else csv_text(archive.read(name)) for name in archive.namelist()}
 
 

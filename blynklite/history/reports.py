@@ -197,25 +197,25 @@ def pin_name(stream):
 def pin_for_file_name(stream):
     """Upstream formatForFileName: the label's letters and digits (16 at most), else `v5`."""
     label = stream.get("label")
-    return NOT_IN_PIN_FILE_NAMES.sub("", label)[:NAME_PART_MAX] if label else pin_name(stream)
+    return NOT_IN_PIN_FILE_NAMES.sub("", str(label))[:NAME_PART_MAX] if label else pin_name(stream)
 
 
 def pin_cell(stream):
     """Upstream formatAndEscapePin: the label (16 characters at most) as a CSV cell, else `v5`."""
     label = stream.get("label")
-    return escape_cell(label[:NAME_PART_MAX]) if label else pin_name(stream)
+    return escape_cell(str(label)[:NAME_PART_MAX]) if label else pin_name(stream)
 
 
 def device_file_name(dash, device_id):
     """Upstream Profile.getDeviceName: the cleaned name, empty when the device is gone."""
     device = dash.device(device_id)
-    return file_name_part(device.name) if device is not None else ""
+    return file_name_part(str(device.name or "")) if device is not None else ""
 
 
 def device_cell(dash, device_id):
     """Upstream Profile.getCSVDeviceName: the name as a CSV cell, the id when there is no name."""
     device = dash.device(device_id)
-    return escape_cell(device.name) if device is not None and device.name else str(device_id)
+    return escape_cell(str(device.name)) if device is not None and device.name else str(device_id)
 
 
 def _valid_stream(stream):
@@ -240,7 +240,7 @@ def report_streams(report):
     return out
 
 
-def report_sources(report, dash, path_of):
+def zip_layout(report, dash, path_of):
     """The zip's entries in the report's layout: [(entry name, keep when empty, [(cells, history file)])],
     where `cells` go between a row's time and value; `path_of(device_id, pin_type, pin, granularity)`
     gives the history file."""
@@ -267,9 +267,10 @@ def csv_rows(history_file, cells, count, start_from, style, zone):
 
 
 def write_zip(name, entries, count, start_from, style, zone, folder=EXPORT_FOLDER):
-    """On a worker: the report zip of `entries` (report_sources), points from `start_from`; its path,
-    or None when no stream had data (no file is left). A name met twice keeps its first file, as upstream
-    (a warning in the log: two sources name the same device and pin)."""
+    """On a worker: the report zip of `entries` (zip_layout), points from `start_from`; its path, or
+    None when no stream had data (no file is left). A name met twice (two sources with the same device)
+    keeps its first file and logs a warning, as upstream's per-pin layout does (its per-device layout
+    fails the whole report instead)."""
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, name)
     has_data, written = False, set()
@@ -403,7 +404,7 @@ class ReportScheduler:
         zone, now = zone_of(report), self.server.reactor.wall_ms
         period = PERIOD_MS.get(report.get("granularityType") or "MINUTE", 60_000)
         start_from = (now - duration_days(report) * DAY_MS) // period * period
-        entries = report_sources(report, dash, lambda d, t, p, g: history.path(user, dash_id, d, t, p, g))
+        entries = zip_layout(report, dash, lambda d, t, p, g: history.path(user, dash_id, d, t, p, g))
         date = datetime.datetime.fromtimestamp(now / 1000, zone).date().isoformat()
         name = f"{user.email}_{user.app_name}_{report.get('id')}_{date}.zip"
         args = (name, entries, fetch_count(report), start_from, report.get("format"), zone)
