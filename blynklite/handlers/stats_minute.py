@@ -27,7 +27,7 @@ log = get_logger("blynklite.stats")
 STATS_LOG = "stats.log"
 FIRST_DELAY = 1.0           # seconds after the start, as upstream schedules its StatsWorker
 MIN_PERIOD_MS = 1000        # a smaller stats.print.worker.period would only repeat the same minute's row
-# stats.log holds one ~1.5 kB line a minute (~2 MB a day): rotated daily like blynk.log, and bounded
+# stats.log holds one ~1.2 kB line a minute (~1.7 MB a day): rotated daily like blynk.log, and bounded
 # so that a year of lines cannot fill a Raspberry Pi's SD card.
 STATS_LOG_DAYS = 30
 STATS_LOG_MAX_BYTES = 5 * 1024 * 1024
