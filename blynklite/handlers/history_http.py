@@ -25,17 +25,25 @@ MAX_SHEET_PINS = 16     # columns in one spreadsheet export; more is a mistake, 
 
 class Later:
     """A reply finished on a worker: HttpSession calls `deliver(send)`; `send(reply)` runs on the
-    reactor thread once `work(*args)` is done, with `finish(result)` or `fail(error)` as the reply."""
+    reactor thread once `work(*args)` is done, with `finish(result)` or `fail(error)` as the reply.
+    `send` is called exactly once; the session writes it in request order (sessions/http.py) and
+    drops it if the connection closed meanwhile."""
     __slots__ = ("server", "work", "args", "finish", "fail")
 
     def __init__(self, server, work, args, finish, fail):
         self.server, self.work, self.args, self.finish, self.fail = server, work, args, finish, fail
 
     def deliver(self, send):
-        def done(result, error):
-            send(self.fail(error) if error is not None else self.finish(result))
-        if not self.server.workers.submit(self.work, *self.args, on_done=done):
+        if not self.server.workers.submit(self.work, *self.args, on_done=lambda result, error:
+                                          send(self._reply(result, error))):
             send(server_error("Server is busy."))
+
+    def _reply(self, result, error):
+        try:
+            return self.fail(error) if error is not None else self.finish(result)
+        except Exception as failure:        # a bug here must still answer, not leave the peer waiting
+            log.exception("building the reply of %s failed: %s", getattr(self.work, "__name__", self.work), failure)
+            return server_error("Server error.")
 
 
 def get_history_data(server, request, token, pin):

@@ -5,8 +5,15 @@ app websocket, or the REST API), answering requests in order, and
 handing a websocket connection over to `sessions/websocket.py`. Never does: endpoint logic; that is in
 handlers/http_api.py, handlers/admin.py and handlers/web.py.
 
-Invariant: a request is answered before the next one is read, so pipelined requests get their
-answers in order; any HttpError answers with its status and closes this connection only.
+Replies finished on a worker (any reply with `deliver(send)`: history_http.Later for CSV exports,
+export files and clone codes, reset_pages.MailReply) hold the connection: the requests pipelined
+behind one are not parsed (their bytes wait, at most MAX_HELD_BYTES of them) until its answer has
+been written, as Netty answers in order. While one is pending the server has the turn, so the
+idle timeout and REQUEST_TIMEOUT are off and PENDING_REPLY_TIMEOUT bounds the wait instead.
+
+Invariant: a request is answered before the next one is parsed, so pipelined requests get their
+answers in order; any HttpError answers with its status and closes this connection only; a reply
+that comes back after its connection closed (or after PENDING_REPLY_TIMEOUT) is dropped.
 """
 import re
 
@@ -26,6 +33,13 @@ REQUEST_TIMEOUT = 15.0
 # sign-in form fits, and 1,000 such peers cannot make us buffer more than a few megabytes.
 UNAUTHENTICATED_BODY_BYTES = 4096
 MAX_HEADER_BYTES = 16 * 1024
+# Bytes of later requests a connection may send while a reply is finished on a worker: the heads of
+# a few pipelined requests fit (browsers and device libraries send one request at a time); more is
+# dropped with the connection, as a full output queue is (net/connection.py HIGH_WATER, same size).
+MAX_HELD_BYTES = 64 * 1024
+# A worker reply comes back in milliseconds (a CSV, a clone code) or within the mail timeouts
+# (30 s to connect plus 120 s for an answer, notify/mail.py); past this the peer gets a 503.
+PENDING_REPLY_TIMEOUT = 180.0
 _TOKEN_IN_PATH = re.compile(r"^/[A-Za-z0-9_-]{20,}(?=/|$)")
 
 
@@ -34,8 +48,16 @@ def redact(path):
     return _TOKEN_IN_PATH.sub(lambda m: m.group(0)[:5] + "…", path)
 
 
+class Pending:
+    """The request whose reply a worker is finishing, and the timer that gives up on it."""
+    __slots__ = ("request", "cors", "timer")
+
+    def __init__(self, request, cors):
+        self.request, self.cors, self.timer = request, cors, None
+
+
 class HttpSession:
-    __slots__ = ("server", "conn", "parser", "secure")
+    __slots__ = ("server", "conn", "parser", "secure", "pending", "held", "serving")
 
     def __init__(self, server, conn, secure):
         self.server = server
@@ -44,12 +66,19 @@ class HttpSession:
         self.parser = RequestParser(max_header_bytes=MAX_HEADER_BYTES,
                                     max_body_bytes=server.config["web.request.max.size"])
         self.parser.body_limit_for = self.body_limit_for
+        self.pending = None     # the Pending reply the next requests wait for
+        self.held = None        # bytearray of what arrived meanwhile, parsed once it is answered
+        self.serving = False    # inside data_received: a reply delivered now needs no resume
         conn.idle_timeout = HTTP_IDLE_TIMEOUT
 
     def data_received(self, data):
+        if self.pending is not None:
+            self._hold(data)
+            return
+        self.serving = True
         try:
             self.parser.feed(data)
-            while self.conn.protocol is self and not self.conn.closed:
+            while self.pending is None and self.conn.protocol is self and not self.conn.closed:
                 request = self.parser.next_request()
                 if request is None:
                     self._arm_request_deadline()
@@ -60,6 +89,20 @@ class HttpSession:
             self.conn.write(response(error.status, error.message.encode("utf-8"), H.TEXT_TYPE,
                                      error.headers, keep_alive=False))
             self.conn.close(f"HTTP {error.status}")
+        finally:
+            self.serving = False
+
+    def _hold(self, data):
+        """Bytes of later requests while a reply is pending: kept, not parsed, up to MAX_HELD_BYTES."""
+        held = self.held
+        if held is None:
+            held = self.held = bytearray()
+        if len(held) + len(data) > MAX_HELD_BYTES:
+            log.info("%s pipelined over %d bytes while a reply was pending; closing", self.conn.peer[0],
+                     MAX_HELD_BYTES)
+            self.conn.abort("too many pipelined bytes")
+            return
+        held += data
 
     def _arm_request_deadline(self):
         """No deadline while idle between requests; one from the first byte of a partial request."""
@@ -107,9 +150,47 @@ class HttpSession:
         else:
             reply = self.server.web.handle(request, self.secure)
         if getattr(reply, "deliver", None) is not None:     # finished on a worker (handlers/history_http.Later)
-            reply.deliver(lambda final: self.send(request, final, cors=pipeline == API))
+            self._wait_for(reply, Pending(request, pipeline == API))
             return
         self.send(request, reply, cors=pipeline == API)
+
+    # -- replies finished on a worker -------------------------------------------------------------
+    def _wait_for(self, reply, pending):
+        """Parse nothing more until `reply` is delivered (it may be at once: a full worker queue)."""
+        conn = self.conn
+        self.pending = pending
+        conn.idle_timeout = 0       # the peer waits for us: not idle
+        conn.deadline = 0
+        pending.timer = self.server.reactor.call_later(PENDING_REPLY_TIMEOUT, self._overdue, pending)
+        reply.deliver(lambda final: self._delivered(pending, final))
+
+    def _delivered(self, pending, reply):
+        if self.pending is not pending:     # the connection closed, or the wait timed out
+            log.debug("a worker reply for %s came after its connection closed; dropped", self.conn.peer[0])
+            return
+        self._stop_waiting()
+        self.send(pending.request, reply, pending.cors)
+        if not self.serving:                # a later round: parse what waited behind it
+            held, self.held = self.held, None
+            if self.conn.protocol is self:
+                self.data_received(held or b"")
+
+    def _overdue(self, pending):
+        if self.pending is not pending:
+            return
+        log.warning("%s %s from %s: no reply from the worker in %ss; 503", pending.request.method,
+                    redact(pending.request.path), self.conn.peer[0], PENDING_REPLY_TIMEOUT)
+        self._stop_waiting()
+        self.held = None
+        self.send(pending.request, H.Reply(503, "The reply took too long.", H.TEXT_TYPE, close=True),
+                  pending.cors)
+
+    def _stop_waiting(self):
+        pending, self.pending = self.pending, None
+        pending.timer.cancel()
+        conn = self.conn
+        conn.idle_timeout = HTTP_IDLE_TIMEOUT
+        conn.last_read = self.server.reactor.now    # idle counts from our answer, not from the request
 
     def choose_pipeline(self, request):
         """Per request, not per connection as upstream: a browser reuses the connection that
@@ -145,4 +226,8 @@ class HttpSession:
             self.conn.close("HTTP connection: close")
 
     def connection_lost(self, reason):
-        pass
+        if self.pending is not None:    # its reply, when it comes, goes nowhere (see _delivered)
+            log.debug("%s closed while a reply was pending (%s)", self.conn.peer[0], reason)
+            self.pending.timer.cancel()
+            self.pending = None
+        self.held = None
