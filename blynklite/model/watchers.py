@@ -25,9 +25,10 @@ Owns: the provider and callback lists and the per-dashboard indexes (stored on `
 Never does: storing values, sending frames, scanning widgets on a write.
 
 Invariant (the hot path): a write costs one dict lookup on the dashboard's index and nothing more
-when nobody watches that pin (handlers/hardware.py makes that lookup inline, before any call:
-`dash.watch_index`, `key in index`, `watchers.every`); indexes are rebuilt only when a dashboard
-changes or a provider is added, never per write; a watched write allocates nothing here.
+when nobody watches that pin, and one call to its entry when somebody does (handlers/hardware.py makes
+that lookup and call inline, as `written` does: `dash.watch_index`, `index.get(key)`, `watchers.every`);
+indexes are rebuilt only when a dashboard changes or a provider is added, never per write; a watched
+write allocates nothing here.
 """
 from ..codec.body import PIN_LETTERS
 from ..logger import get_logger
@@ -70,7 +71,7 @@ class Fanout(Watch):
             try:
                 watcher(user, dash, device_id, pin_type, pin, value, source, origin)
             except Exception:
-                _failed(watcher, source, pin_type, pin)
+                failed(watcher, source, pin_type, pin)
 
 
 def index_key(dash_id, device_id, pin_type, pin):
@@ -103,29 +104,34 @@ class PinWatchers:
 
     # -- the write path ---------------------------------------------------------------------------
     def written(self, user, dash, device_id, pin_type, pin, key, value, source, origin=None):
-        """A value was stored for `key` (= index_key(...)); tell whoever watches it."""
-        index = dash.watch_index
-        if index is None:
-            index = self._build(user, dash)
-        entry = index.get(key)
+        """A value was stored for `key` (= index_key(...)); tell whoever watches it. (The hardware hot
+        path does the same inline: handlers/hardware.py.)"""
+        entry = self.index_of(user, dash).get(key)
         if entry is not None:
             try:
                 entry.pin_written(user, dash, device_id, pin_type, pin, value, source, origin)
             except Exception:
-                _failed(entry, source, pin_type, pin)
+                failed(entry, source, pin_type, pin)
+        if self.every:
+            self.tell_every(user, dash, device_id, pin_type, pin, value, source, origin)
+
+    def tell_every(self, user, dash, device_id, pin_type, pin, value, source, origin):
+        """The `watch_every_write` callbacks."""
         for callback in self.every:
             try:
                 callback(user, dash, device_id, pin_type, pin, value, source, origin)
             except Exception:
-                _failed(callback, source, pin_type, pin)
+                failed(callback, source, pin_type, pin)
+
+    def index_of(self, user, dash):
+        """The dashboard's index {pin key: entry}, built when the dashboard changed."""
+        index = dash.watch_index
+        return self._build(user, dash) if index is None else index
 
     def watched(self, user, dash, key):
         """The index entry of `key`: a `Watch` (or `Fanout`), None when nobody watches it (tests, the
         history's LIVE lookups)."""
-        index = dash.watch_index
-        if index is None:
-            index = self._build(user, dash)
-        return index.get(key)
+        return self.index_of(user, dash).get(key)
 
     def _build(self, user, dash):
         found = {}
@@ -153,5 +159,6 @@ class PinWatchers:
         return dash.watch_index
 
 
-def _failed(watcher, source, pin_type, pin):
+def failed(watcher, source, pin_type, pin):
+    """A watcher raised: logged with its traceback, and the write goes on."""
     log.exception("pin watcher %r failed on %s %s%s", watcher, source, PIN_LETTERS.get(pin_type, "?"), pin)
