@@ -20,8 +20,10 @@ MINUTES_PER_HOUR = 60
 MINUTES_PER_DAY = 1440
 # LIVE period: upstream keeps the last 60 raw values per pin in memory (never persisted). We keep them
 # as a ring of 120 doubles (value, ms stamp; exact below 2**53 ms): 1 KiB per LIVE pin, not 60 tuples.
+# A slot never written holds a NaN stamp, so the ring needs no count of how full it is.
 LIVE_POINTS = 60
-_EMPTY_RING = bytes(LIVE_POINTS * 2 * 8)
+LAST_LIVE_SLOT = 2 * LIVE_POINTS - 2
+_EMPTY_RING = array("d", [0.0, float("nan")] * LIVE_POINTS).tobytes()
 
 NUMBER_FIRST = frozenset("+-.0123456789")     # what a number may start and end with (no spaces,
 NUMBER_LAST = frozenset(".0123456789")        # no inf/nan spellings)
@@ -51,7 +53,7 @@ def shared_minute(index):
 
 
 def new_ring():
-    """An empty LIVE ring: LIVE_POINTS (value, ms) pairs of doubles."""
+    """An empty LIVE ring: LIVE_POINTS (value, ms) pairs of doubles, every stamp NaN."""
     return array("d", _EMPTY_RING)
 
 
@@ -59,7 +61,7 @@ class Stream:
     """One (account, dashboard, device, pin): the open minute, the hour and day partial sums, closed
     buckets waiting for the flush and, when a chart shows LIVE, the last raw values."""
     __slots__ = ("ref", "m_idx", "m_sum", "m_cnt", "h_sum", "h_cnt", "d_sum", "d_cnt", "done", "live", "late",
-                 "live_n")
+                 "live_at")
 
     def __init__(self, ref, live=False):
         self.ref = ref          # the recorder's key: the pin index key "dash-device-<t><pin>" (a str)
@@ -72,23 +74,22 @@ class Stream:
         self.d_cnt = 0
         self.done = None        # [(granularity, average, bucket start ms)] since the last flush
         self.live = False if live else None     # the LIVE ring: None = off, False = on but still empty
-        self.live_n = 0         # values ever put in the ring (the next slot is live_n % LIVE_POINTS)
+        self.live_at = 0        # the ring's next slot (the oldest value once the ring is full)
         self.late = None        # {(granularity, index): [sum, count]} for values older than the open minute
 
     def set_live(self, on):
         if on and self.live is None:
-            self.live, self.live_n = False, 0
+            self.live, self.live_at = False, 0
         elif not on:
             self.live = None
 
     def live_values(self):
         """The LIVE cache, oldest first: [(value, ts)]."""
-        ring, n = self.live, self.live_n
+        ring, at = self.live, self.live_at
         if not ring:
             return []
-        pairs = [(ring[i], int(ring[i + 1])) for i in range(0, 2 * min(n, LIVE_POINTS), 2)]
-        start = n % LIVE_POINTS if n > LIVE_POINTS else 0
-        return pairs[start:] + pairs[:start]
+        order = list(range(at, 2 * LIVE_POINTS, 2)) + list(range(0, at, 2))
+        return [(ring[i], int(ring[i + 1])) for i in order if ring[i + 1] == ring[i + 1]]    # NaN: never written
 
     def add(self, value, ts):
         """The hot path: one value at `ts` (epoch ms)."""
@@ -105,10 +106,10 @@ class Stream:
         ring = self.live
         if ring is False:
             ring = self.live = new_ring()
-        at = (self.live_n % LIVE_POINTS) * 2
+        at = self.live_at
         ring[at] = value
         ring[at + 1] = ts
-        self.live_n += 1
+        self.live_at = at + 2 if at != LAST_LIVE_SLOT else 0
 
     # -- once a minute per pin --------------------------------------------------------------------
     def _other_minute(self, index, value):
