@@ -33,8 +33,12 @@ def device_prefix(dash_id, device_id):
 
 def file_name(dash_id, device_id, pin_type, pin, granularity):
     """`pin_type` is DIGITAL/ANALOG/VIRTUAL (or its letter)."""
-    letter = PIN_TYPE_LETTERS.get(pin_type, pin_type)
-    return f"{device_prefix(dash_id, device_id)}{letter}{pin}_{granularity}.bin"
+    return f"{stem(dash_id, device_id, pin_type, pin)}{granularity}.bin"
+
+
+def stem(dash_id, device_id, pin_type, pin):
+    """What the three files of a pin share: the name up to its granularity."""
+    return f"{device_prefix(dash_id, device_id)}{PIN_TYPE_LETTERS.get(pin_type, pin_type)}{pin}_"
 
 
 def pack(records):

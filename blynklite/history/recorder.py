@@ -13,8 +13,8 @@ the last flush not yet appended (at most one minute of averages); what is on dis
 import os
 
 from . import files, graph
-from .aggregate import LIVE_POINTS, MINUTE_MS, NUMBER_FIRST, NUMBER_LAST, Stream, new_ring, parse_number
-from .files import PIN_TYPE_LETTERS
+from .aggregate import LAST_LIVE_SLOT, MINUTE_MS, NUMBER_FIRST, NUMBER_LAST, Stream, new_ring, parse_number
+from .files import PIN_TYPE_LETTERS, RECORD, RECORD_SIZE
 from .periods import DEFAULT_SELECTED, LIVE
 from ..logger import get_logger
 from ..model.watchers import Watch, index_key
@@ -52,7 +52,7 @@ class History:
         self.database = None        # storage/postgres.py Database when enable.db
         self._reports = None        # history/reports.ReportScheduler, made at first need (`reports`)
         self._stream_class = _recorded_stream(self)
-        self._waiting = {}          # path → [(value, ts)] not yet appended
+        self._waiting = {}          # path → packed records (bytearray) not yet appended
         self._waiting_count = 0
         self._writing = False
         self._flushing = False      # a flush is closing streams slice by slice
@@ -109,9 +109,9 @@ class History:
         """Shutdown: close what is complete and append it now (synchronously)."""
         for timer in self._timers:
             timer.cancel()
-        batch, rows = {}, []
+        batch, rows, folders = {}, [], {}
         for group, stream in self._entries():
-            self._collect(group, stream, self.reactor.wall_ms, batch, rows)
+            self._collect(group, stream, self.reactor.wall_ms, batch, rows, folders)
         self._queue(batch)
         waiting, self._waiting = self._waiting, {}
         _append_all(waiting)
@@ -214,11 +214,12 @@ class History:
     def flush(self):
         """Close every completed bucket, a slice of streams per reactor round, then append on a worker."""
         self._flushing = True
-        self._flush_slice(self._entries(), 0, self.reactor.wall_ms, {}, [])
+        self._flush_slice(self._entries(), 0, self.reactor.wall_ms, {}, [] if self.database is not None else None)
 
     def _flush_slice(self, streams, start, now, batch, rows):
+        folders = {}
         for group, stream in streams[start:start + FLUSH_SLICE]:
-            self._collect(group, stream, now, batch, rows)
+            self._collect(group, stream, now, batch, rows, folders)
         if start + FLUSH_SLICE < len(streams):
             self.reactor.call_soon(self._flush_slice, streams, start + FLUSH_SLICE, now, batch, rows)
             return
@@ -228,29 +229,43 @@ class History:
             self.database.averages(rows)
         self._write_waiting()
 
-    def _collect(self, group, stream, now, batch, rows):
+    def _collect(self, group, stream, now, batch, rows, folders):
+        """The completed buckets of one stream into `batch` {path: packed records} and, with a database,
+        `rows`; `folders` caches each account's folder (with its separator) for a slice. Records are
+        packed here, not kept as tuples: bytes are no work for the garbage collector."""
         done = stream.take_completed(now)
         if not done:
             return
         email, app_name, dash_id = group
+        folder = folders.get(group)
+        if folder is None:
+            folder = folders[group] = os.path.join(self.folder, files.user_dir(email, app_name), "")
         device_id, pin_type, pin = pin_of(stream.ref)
-        folder = os.path.join(self.folder, files.user_dir(email, app_name))
+        stem = folder + files.stem(dash_id, device_id, pin_type, pin)
         for granularity, average, ts in done:
-            path = os.path.join(folder, files.file_name(dash_id, device_id, pin_type, pin, granularity))
+            path = stem + granularity + ".bin"
             records = batch.get(path)
             if records is None:
-                records = batch[path] = []
-            records.append((average, ts))
-            rows.append((granularity, email, dash_id, device_id, pin, pin_type, ts, average))
+                batch[path] = bytearray(RECORD.pack(average, ts))
+            else:
+                records += RECORD.pack(average, ts)
+            if rows is not None:
+                rows.append((granularity, email, dash_id, device_id, pin, pin_type, ts, average))
 
     def _queue(self, batch):
+        """{path: packed records} into the write-behind queue (bounded: MAX_WAITING_RECORDS)."""
         for path, records in batch.items():
-            if self._waiting_count + len(records) > MAX_WAITING_RECORDS:
+            count = len(records) // RECORD_SIZE
+            if self._waiting_count + count > MAX_WAITING_RECORDS:
                 log.error("history: %d records wait for the disk; dropping new ones for %s",
                           self._waiting_count, path)
                 continue
-            self._waiting.setdefault(path, []).extend(records)
-            self._waiting_count += len(records)
+            waiting = self._waiting.get(path)
+            if waiting is None:
+                self._waiting[path] = bytearray(records)
+            else:
+                waiting += records
+            self._waiting_count += count
 
     def _write_waiting(self):
         if self._writing or not self._waiting:
@@ -381,8 +396,8 @@ def _recorded_stream(history):
                 value = float(text)
             except ValueError:
                 return
-            if value - value != 0.0 or "_" in text or text[0] not in NUMBER_FIRST or text[-1] not in NUMBER_LAST:
-                return
+            if value - value or "_" in text or text[0] not in NUMBER_FIRST or text[-1] not in NUMBER_LAST:
+                return      # inf or nan (value - value is nan, which is true), or not upstream's spelling
             ts = history.stamp or reactor.wall_ms
             index = ts // MINUTE_MS
             if index == self.m_idx:
@@ -394,10 +409,10 @@ def _recorded_stream(history):
             if ring is not None:
                 if ring is False:
                     ring = self.live = new_ring()
-                at = (self.live_n % LIVE_POINTS) * 2
+                at = self.live_at
                 ring[at] = value
                 ring[at + 1] = ts
-                self.live_n += 1
+                self.live_at = at + 2 if at != LAST_LIVE_SLOT else 0
     return RecordedStream
 
 
@@ -502,11 +517,11 @@ def find_widget(dash, widget_id):
 
 # -- worker tasks -----------------------------------------------------------------------------------
 def _append_all(waiting):
-    """Append each file's records in one write; {path: records} of the files that failed."""
+    """Append each file's packed records in one write; {path: records} of the files that failed."""
     failed = {}
     for path, records in waiting.items():
         try:
-            files.append(path, files.pack(records))
+            files.append(path, records)
         except OSError as error:
             log.error("history: cannot append to %s: %s", path, error)
             failed[path] = records
