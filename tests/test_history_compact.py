@@ -16,6 +16,7 @@ from blynklite.model.watchers import DEVICE, HTTP, Fanout, PinWatchers, Watch, i
 from blynklite.server import Server
 
 MIN = 60_000
+HOUR = 3_600_000
 
 
 @pytest.fixture
@@ -99,7 +100,7 @@ def test_pin_of_reads_back_every_index_key():
 def test_forget_a_device_then_flush_writes_the_others_under_their_own_names(server):
     user, dash = account(server)
     history = server.history
-    start = server.reactor.wall_ms // MIN * MIN
+    start = server.reactor.wall_ms // HOUR * HOUR + MIN      # not an hour's last minute: only minutes close
     history.stamp = start + 1000
     for device in range(3):
         write(server, user, dash, device, str(device + 1))

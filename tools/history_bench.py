@@ -156,7 +156,7 @@ def flush(streams=STREAMS):
     per_dash = 100
     user = _user(server, streams // per_dash, per_dash)
     history = server.history
-    now = server.reactor.wall_ms // 60_000 * 60_000
+    now = server.reactor.wall_ms // 3_600_000 * 3_600_000 + 60_000     # only minutes close in the flush
     for dash in user.profile.dashboards:
         for device in range(per_dash):
             history.stamp = now + 1000
