@@ -9,6 +9,7 @@ Messages are (command, msg_id, payload): payload is the int status for a respons
 the body bytes — the shape `blynklite.client.AppClient` uses for the app side.
 """
 import collections
+import http.client
 import socket
 import ssl
 import time
@@ -162,6 +163,18 @@ class RawClient:
         finally:
             self._decoded.extendleft(reversed(kept))
         return True
+
+
+def http_call(server, method, path, body=None, headers=None, timeout=WAIT):
+    """One request on its own connection to the server's plain port: (status, headers, body); an
+    error status is an answer like any other."""
+    conn = http.client.HTTPConnection(server.host, server.hw_port, timeout=timeout)
+    try:
+        conn.request(method, path, body, headers or {})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
 
 
 def wait_until(predicate, what, timeout=WAIT):

@@ -2,7 +2,6 @@
 links, HTTP `extra/pin` points recorded at their own stamps, and EXPORT_GRAPH_DATA's mail with links
 that download the CSV. Real server (stepped clock), real SMTP peer, real HTTP."""
 import gzip
-import http.client
 import json
 import urllib.request
 
@@ -10,6 +9,7 @@ import pytest
 
 from blynklite.codec.commands import Command, Status
 
+from devices import http_call
 from history_support import SteppedServer
 from test_history_server import START, Device, chart, open_project
 
@@ -17,23 +17,12 @@ MIN_MS = 60_000
 
 
 def http_get(server, path):
-    conn = http.client.HTTPConnection(server.host, server.hw_port, timeout=10)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
-    finally:
-        conn.close()
+    return http_call(server, "GET", path, timeout=10)
 
 
 def http_put(server, path, payload):
-    conn = http.client.HTTPConnection(server.host, server.hw_port, timeout=10)
-    try:
-        conn.request("PUT", path, json.dumps(payload), {"Content-Type": "application/json"})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    status, _, body = http_call(server, "PUT", path, json.dumps(payload), {"Content-Type": "application/json"}, 10)
+    return status, body
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ threads, a raw socket client on 127.0.0.1 that sends the requests in one `sendal
 Some tests hold the only worker thread busy with a task that waits for an Event, so the CSV reply is
 surely pending while the test looks (no reliance on the worker being slower than the reactor)."""
 import contextlib
-import http.client
 import socket
 import threading
 import time
@@ -15,6 +14,7 @@ import pytest
 
 from blynklite.sessions import http as http_session
 
+from devices import http_call
 from history_support import SteppedServer
 from test_history_server import START, chart, open_project
 from test_history_http import http_put
@@ -112,13 +112,8 @@ def assert_three_answers_in_order(client, token):
 
 
 def bystander_get(server, token):
-    conn = http.client.HTTPConnection(server.host, server.hw_port, timeout=WAIT)
-    try:
-        conn.request("GET", f"/{token}/get/V1")
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    status, _, body = http_call(server, "GET", f"/{token}/get/V1")
+    return status, body
 
 
 @contextlib.contextmanager
