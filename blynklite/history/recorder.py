@@ -22,7 +22,7 @@ from ..model.watchers import Watch, index_key
 log = get_logger("blynklite.history")
 
 FLUSH_PERIOD = 60.0             # seconds: upstream's ReportingWorker runs every minute
-# Streams closed per reactor round in the flush: 500 take ~2-3 ms on a small machine (tools/history_bench.py
+# Streams closed per reactor round in the flush: 500 take ~1-2 ms here (3.7 ms at worst; tools/history_bench.py
 # flush), so forwarding never waits more than that (the target is 5 ms).
 FLUSH_SLICE = 500
 # Records kept in memory while the disk refuses them (full, read-only): 1440 minutes of 1,000 pins.
