@@ -48,6 +48,9 @@ class Server:
                                   config["notifications.queue.limit"])
         self.tls = tls  # certs.ServerTLS
         self.stats = [0] * 256
+        # Upstream's two counters without a command code (handlers/admin_stats.py), reset by the minute job:
+        self.app_total = 0    # app messages after login (AppSession.handle)
+        self.mqtt_total = 0   # MQTT packets after CONNECT (sessions/mqtt.py)
         self.connections = set()
         self.listeners = []
         self._saving = set()

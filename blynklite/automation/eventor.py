@@ -29,6 +29,8 @@ CONDITIONS = ("GT", "GTE", "LT", "LTE", "EQ", "NEQ", "BETWEEN", "NOT_BETWEEN", "
               "STR_EQUAL", "STR_NOT_EQUAL")
 ACTIONS = ("SETPIN", "SET_PROP", "NOTIFY", "MAIL", "TWIT")
 TIMED_ACTIONS = ("SETPIN", "NOTIFY")      # what a time-triggered rule runs (upstream TimerWorker)
+# Upstream's statistics code for an Eventor action run (Command.EVENTOR, handlers/admin_stats.py).
+EVENTOR_STAT = 53
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[dDfF]?$")
 
 
@@ -244,6 +246,7 @@ class Eventor:
         for action in actions:
             try:
                 RUN[action["type"]](self, user, dash, device_id, action, trigger_value)
+                self.server.stats[EVENTOR_STAT] += 1    # as upstream: an action that ran, not one that failed
             except Exception as error:
                 log.warning("eventor action %s of %s failed: %r", action.get("type"), user.email, error)
 

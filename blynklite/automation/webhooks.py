@@ -28,6 +28,8 @@ SUCCESS = frozenset((200, 201, 202, 204, 302))         # upstream isValidRespons
 CALLING_SOURCES = frozenset((WS.DEVICE, WS.APP))       # not HTTP API writes, as upstream
 READ_CHUNK = 8192
 MAX_PARTS = 10                                          # /pin[0]/ ... /pin[9]/
+# Upstream's statistics code for a webhook call made (Command.WEB_HOOKS, handlers/admin_stats.py).
+WEB_HOOKS_STAT = 54
 MAX_QUOTA_ENTRIES = 4096   # connections remembered for the quota before closed ones are dropped
 
 
@@ -147,6 +149,7 @@ class WebHooks:
             call, request, on_done=lambda result, error: self._answered(user, dash, device_id, widget, result, error))
         if submitted:
             self.calls += 1
+            self.server.stats[WEB_HOOKS_STAT] += 1   # a call made, whatever its answer (as upstream)
 
     def _over_quota(self, origin):
         """Upstream's per-connection webhook frequency: the write is skipped, nothing answered."""

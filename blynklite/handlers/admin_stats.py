@@ -19,9 +19,12 @@ WEEK_MS = 7 * DAY_MS
 MONTH_MS = 30 * DAY_MS      # upstream's "active month" is 30 days
 RATE_WINDOW = 1.0           # seconds: the admin page's rate is taken over at least this long
 
-# Upstream's CommandStat fields, by our command codes (52-54: websocket frames, Eventor actions, webhook
-# calls, counted by upstream only; blynklite has no counter for them yet, so they stay 0).
+# Upstream's CommandStat fields, by our command codes. 52-54 are statistics codes only: websocket data
+# messages (sessions/websocket.py), Eventor actions run (automation/eventor.py), webhook calls made
+# (automation/webhooks.py). appTotal and mqttTotal have no code: server.app_total and server.mqtt_total.
 WEB_SOCKETS, EVENTOR, WEB_HOOKS = 52, 53, 54
+# The admin page's names for the codes command_name does not know, and for the two counters without one.
+REALTIME_NAMES = {WEB_SOCKETS: "webSockets", EVENTOR: "eventor", WEB_HOOKS: "webhooks"}
 COMMAND_FIELDS = (
     (Command.RESPONSE, "response"), (Command.REDEEM, "redeem"), (Command.HARDWARE_CONNECTED, "hardwareConnected"),
     (Command.REGISTER, "register"), (Command.LOGIN, "login"), (Command.HARDWARE_LOGIN, "hardwareLogin"),
@@ -55,11 +58,12 @@ HTTP_FIELDS = (
 
 def messages_total(server):
     """Messages counted since the start: the live counters plus what the minute job reset. The per-route
-    HTTP codes are a second count of a request already in HTTP_TOTAL, so they are left out (as upstream's
-    meter leaves them out)."""
+    HTTP codes are a second count of a request already in HTTP_TOTAL, and a websocket message is counted
+    again by its Blynk command, so both are left out (as upstream's meter leaves them out); appTotal and
+    mqttTotal are not in the counters, as upstream keeps them out of its meter."""
     counters = server.stats
     job = server.stats_minute
-    return (sum(counters) - sum(counters[code] for code in web.HTTP_METRICS.values())
+    return (sum(counters) - sum(counters[code] for code in web.HTTP_METRICS.values()) - counters[WEB_SOCKETS]
             + (job.carried if job is not None else 0))
 
 
@@ -86,9 +90,9 @@ def last_modified(user):
     return max([user.last_modified_ts or 0] + [d.updated_at or 0 for d in user.profile.dashboards])
 
 
-def command_stat(counters, app_total=0, mqtt_total=0):
-    """Upstream's CommandStat from a copy of the counters; appTotal and mqttTotal have no counter in
-    blynklite (upstream counts app commands after login and MQTT messages apart), so they are given."""
+def command_stat(counters, app_total, mqtt_total):
+    """Upstream's CommandStat from a copy of the counters; appTotal (app messages after login) and
+    mqttTotal (MQTT packets after CONNECT) are counted apart from them, as upstream's, so they are given."""
     stat = {name: counters[code] if code is not None else 0 for code, name in COMMAND_FIELDS}
     stat["appTotal"], stat["mqttTotal"] = app_total, mqtt_total
     return stat
@@ -98,10 +102,10 @@ def http_stat(counters):
     return {name: counters[code] for code, name in HTTP_FIELDS}
 
 
-def stat(server, counters, rate, now_ms):
+def stat(server, counters, app_total, mqtt_total, rate, now_ms):
     """Upstream's Stat (the stats.log line, the three stat rows), in its field order."""
     sessions = session_stat(server, now_ms)
-    return {"commands": command_stat(counters), "http": http_stat(counters),
+    return {"commands": command_stat(counters, app_total, mqtt_total), "http": http_stat(counters),
             "ioStat": {"queued": server.workers.queued, "completed": server.workers.completed},
             "oneMinRate": int(rate), "registrations": sessions.pop("registrations"), **sessions}
 
@@ -133,8 +137,13 @@ class AdminStats:
         }])
 
     def command_counts(self):
-        return {command_name(code): count for code, count in enumerate(self.server.stats)
-                if count and code not in web.HTTP_CODES}
+        server = self.server
+        counts = {REALTIME_NAMES.get(code) or command_name(code): count
+                  for code, count in enumerate(server.stats) if count and code not in web.HTTP_CODES}
+        for name, count in (("appTotal", server.app_total), ("mqttTotal", server.mqtt_total)):
+            if count:
+                counts[name] = count
+        return counts
 
     def messages(self, request, admin):
         rows = [{"name": name, "count": count} for name, count in self.command_counts().items()]

@@ -50,6 +50,7 @@ class AppSession(BinarySession):
 
     def handle(self, command, msg_id, size, body):
         if self.user is not None:
+            self.server.app_total += 1      # upstream's appTotal: every app message after login
             BinarySession.handle(self, command, msg_id, size, body)
             return
         handler = self.pre_login.get(command)

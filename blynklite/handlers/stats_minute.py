@@ -1,7 +1,7 @@
 """The minute statistics (spec/behaviours.md §9, storage.md §4.2): every `stats.print.worker.period` the
 counters and sessions become upstream's `Stat` (handlers/admin_stats.py), written as one JSON line to
 `stats.log` in the logs folder and queued as the three `reporting_*_stat_minute` rows of the database;
-then the per-command counters start again from 0, as upstream's StatsWorker resets them.
+then the per-command counters (and the app and MQTT totals) start again from 0, as upstream's StatsWorker resets them.
 
 Owns: the snapshot timer, the counters' reset (and `carried`, what the resets took away, so a rate read
 across a reset stays right), the stats.log file. Never does: a database call (the rows go to the queue of
@@ -56,22 +56,24 @@ class StatsMinute:
     def snapshot(self):
         """Take the Stat, log it, queue its rows, reset the counters."""
         reactor = self.server.reactor
-        counters = self.take_counters()
+        counters, app_total, mqtt_total = self.take_counters()
         total = self.carried
         elapsed = reactor.now - self._last_time
         rate = (total - self._last_total) / elapsed if elapsed > 0 else 0.0
         self._last_total, self._last_time = total, reactor.now
-        stat = admin_stats.stat(self.server, counters, rate, reactor.wall_ms)
+        stat = admin_stats.stat(self.server, counters, app_total, mqtt_total, rate, reactor.wall_ms)
         self.write_log(json.dumps(stat, separators=(",", ":")), reactor.wall_ms)
         self.database.stat(self.server.config["region"], reactor.wall_ms, stat)
 
     def take_counters(self):
-        """A copy of the counters, zeroed in place (sessions hold the same list); `carried` keeps the
-        message total growing."""
-        counters = self.server.stats
-        taken = list(counters)
-        self.carried = admin_stats.messages_total(self.server)
+        """A copy of the counters and the app and MQTT totals, all zeroed (the counters in place: sessions
+        hold the same list); `carried` keeps the message total growing."""
+        server = self.server
+        counters = server.stats
+        taken = (list(counters), server.app_total, server.mqtt_total)
+        self.carried = admin_stats.messages_total(server)
         counters[:] = [0] * len(counters)
+        server.app_total = server.mqtt_total = 0
         return taken
 
     def write_log(self, line, wall_ms):

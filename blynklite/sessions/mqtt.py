@@ -53,6 +53,7 @@ class MqttSession:
                 if self.user is None:
                     self._before_login(packet)
                 else:
+                    self.server.mqtt_total += 1     # upstream's mqttTotal: every packet after CONNECT
                     HANDLERS.get(packet.type, ignore)(self, packet)
         except ProtocolError as error:
             log.info("%s: %s; closing", self.describe(), error)

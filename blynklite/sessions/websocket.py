@@ -24,6 +24,9 @@ HARDWARE_PATHS = ("/websockets", "/websocket")
 MAX_MESSAGE = 65536   # upstream's (Netty's) default websocket frame limit
 # Before login a websocket message holds one small login frame (frames.PRE_LOGIN_MAX_BODY).
 PRE_LOGIN_MAX_MESSAGE = frames.PRE_LOGIN_MAX_BODY + frames.APP_HEADER.size
+# Upstream's statistics code for a websocket message (Command.WEB_SOCKETS, handlers/admin_stats.py):
+# counted per data message, text or binary, as upstream's WSHandler; control frames are not messages.
+WEB_SOCKETS = 52
 
 
 def upgrade(http_session, request, app):
@@ -78,6 +81,7 @@ class WebSocketTransport:
                 if conn.closed:
                     return
                 if isinstance(event, Message):
+                    self.session.stats[WEB_SOCKETS] += 1
                     if event.binary:   # text frames are ignored, as upstream
                         self.session.data_received(event.payload)
                 elif isinstance(event, Ping):
