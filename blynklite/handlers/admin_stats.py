@@ -131,19 +131,19 @@ class AdminStats:
         return H.ok([{
             "oneMinRate": self.messages_per_second(),
             **figures,
-            "commands": self.command_counts(),
+            "commands": {**self.command_counts(), **self.totals()},
             "http": http_stat(self.server.stats),
             "ioStat": {"queued": self.server.workers.queued, "completed": self.server.workers.completed},
         }])
 
     def command_counts(self):
-        server = self.server
-        counts = {REALTIME_NAMES.get(code) or command_name(code): count
-                  for code, count in enumerate(server.stats) if count and code not in web.HTTP_CODES}
-        for name, count in (("appTotal", server.app_total), ("mqttTotal", server.mqtt_total)):
-            if count:
-                counts[name] = count
-        return counts
+        return {REALTIME_NAMES.get(code) or command_name(code): count
+                for code, count in enumerate(self.server.stats) if count and code not in web.HTTP_CODES}
+
+    def totals(self):
+        """appTotal and mqttTotal when not 0: a second count of messages, so not in `messages`."""
+        totals = (("appTotal", self.server.app_total), ("mqttTotal", self.server.mqtt_total))
+        return {name: count for name, count in totals if count}
 
     def messages(self, request, admin):
         rows = [{"name": name, "count": count} for name, count in self.command_counts().items()]
