@@ -189,6 +189,23 @@ def test_credentials(account):
     assert admin_request(server, "GET", "/admin/ota/stop", auth=None)[0] == 404
 
 
+def test_guessing_the_basic_auth_password_blocks_the_address_for_a_while(make_server):
+    server = make_server(**{"login.failure.limit.per.ip": 3, "login.block.seconds": 1})
+    small = firmware(size=1000)
+    for guess in ("one", "two"):
+        assert admin_request(server, "GET", "/admin/ota/stop", auth=(ADMIN_EMAIL, guess)) == \
+            (403, b"Authentication failed.")
+    assert upload(server, data=small, auth=(ADMIN_EMAIL, "three")) == (403, b"Authentication failed.")
+    # Blocked: not even the right password is evaluated, with or without a body.
+    assert admin_request(server, "GET", "/admin/ota/stop") == (429, b"Too many failed attempts; try again later.")
+    assert upload(server, data=small)[0] == 429
+    time.sleep(1.2)                   # the block (login.block.seconds) is over
+    assert admin_request(server, "GET", "/admin/ota/stop")[0] == 200
+    # A failure after a block blocks again at once (for twice as long).
+    assert admin_request(server, "GET", "/admin/ota/stop", auth=(ADMIN_EMAIL, "four"))[0] == 403
+    assert admin_request(server, "GET", "/admin/ota/stop")[0] == 429
+
+
 @pytest.mark.parametrize("filename,size,status", [
     ("notes.txt", 5, 400),
     ("firmware.bin", 0, 400),

@@ -113,7 +113,7 @@ class AdminArea:
             return self.sign_out(request)
         if path.startswith(self.root + "/ota/") or path == self.root + "/upload":
             from . import ota      # Basic auth as upstream, or the admin page's cookie
-            return ota.handle(self, request, path[len(self.root):], self.signed_in(request))
+            return ota.handle(self, request, path[len(self.root):], self.signed_in(request), ip)
         user = self.signed_in(request)
         if user is None:
             return H.not_found()

@@ -16,6 +16,7 @@ import re
 
 from ..codec.commands import Command
 from ..passwords import password_hash, same_hash
+from ..sessions import login_guard
 from . import http_common as H
 from ..logger import get_logger
 
@@ -222,9 +223,9 @@ class FirmwareStream:
 
 
 # -- the admin endpoints ----------------------------------------------------------------------------
-def handle(admin, request, path, cookie_user):
+def handle(admin, request, path, cookie_user, ip):
     """`path` is below the admin root: /ota/start, /ota/stop or /upload."""
-    initiator = cookie_user or basic_auth_admin(admin.server, request)
+    initiator = cookie_user or basic_auth_admin(admin.server, request, ip)
     if initiator is None:
         return H.not_found()       # no credentials: the request falls through, as upstream
     if isinstance(initiator, H.Reply):
@@ -238,21 +239,27 @@ def handle(admin, request, path, cookie_user):
         return problem.reply
 
 
-def basic_auth_admin(server, request):
-    """The super-admin named by `Authorization: Basic`, None without the header, 403 when wrong."""
+def basic_auth_admin(server, request, ip):
+    """The super-admin named by `Authorization: Basic`, None without the header, 403 when wrong, 429
+    while `ip` is blocked after repeated failures (sessions/login_guard.py; not evaluated then)."""
     header = request.header("authorization") or ""
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic":
         return None
+    guard = server.login_guard
+    if guard.blocked(login_guard.ADMIN_BASIC, ip):
+        return H.Reply(429, b"Too many failed attempts; try again later.", H.TEXT_TYPE, close=True)
     try:
         email, _, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
     except (ValueError, UnicodeDecodeError):
+        guard.failed(login_guard.ADMIN_BASIC, ip, reason="malformed credentials")
         return H.forbidden("Authentication failed.")
     email = email.strip().lower()
     user = server.hub.get_user(email, "Blynk")
     if user is None or not user.is_super_admin or not user.password or \
             not same_hash(user.password, password_hash(password, email)):
         log.warning("OTA request with wrong credentials for %r", email)
+        guard.failed(login_guard.ADMIN_BASIC, ip, reason=f"wrong credentials for {email!r}")
         return H.forbidden("Authentication failed.")
     return user
 

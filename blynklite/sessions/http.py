@@ -126,8 +126,8 @@ class HttpSession:
             return default if known else UNAUTHENTICATED_BODY_BYTES
         from ..handlers import ota
         if self.server.admin.signed_in(request) is None:
-            basic = ota.basic_auth_admin(self.server, request)
-            if isinstance(basic, H.Reply):   # wrong Basic credentials: answered before the body
+            basic = ota.basic_auth_admin(self.server, request, self.conn.peer[0])
+            if isinstance(basic, H.Reply):   # wrong Basic credentials (or blocked): answered before the body
                 raise HttpError(basic.status, basic.body.decode("utf-8"))
             if basic is None:
                 return UNAUTHENTICATED_BODY_BYTES

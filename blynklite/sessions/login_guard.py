@@ -2,7 +2,8 @@
 failed logins per account (issue: reliability §3).
 
 Owns: one record per source address (IPv6 by its /64, which one host usually has whole) and per
-account, counting failures; a temporary block that doubles each time it is earned again; the log
+account, counting failures (app, share, websocket and MQTT logins, device tokens, the OTA endpoints'
+Basic auth); a temporary block that doubles each time it is earned again; the log
 lines about failures, at most one per address per minute with a count. Never does: answer or close
 a connection (the login handlers do: QUOTA_LIMIT while blocked, the upstream status on a failure),
 or keep anything on disk: a restart forgets every record.
@@ -28,6 +29,7 @@ MAX_RECORDS = 20_000
 LOG_INTERVAL = 60.0   # repeated failures from one address are summed into one line a minute
 
 APP, HARDWARE, REGISTER = "app login", "hardware login", "registration"
+ADMIN_BASIC = "admin Basic auth"     # the OTA endpoints' `Authorization: Basic` (handlers/ota.py)
 HOUR = 3600.0
 
 
@@ -114,6 +116,7 @@ class LoginGuard:
             (APP, "address"): Table(config["login.failure.limit.per.ip"], block, longest),
             (APP, "account"): Table(config["login.failure.limit.per.account"], block, longest),
             (HARDWARE, "address"): Table(config["hardware.login.failure.limit.per.ip"], block, longest),
+            (ADMIN_BASIC, "address"): Table(config["login.failure.limit.per.ip"], block, longest),
         }
         self.registrations = RegistrationWindow(config["registration.limit.per.ip.hourly"])
         self._unlogged = {}   # (kind, address) -> [failures not yet logged, last log time]
