@@ -80,12 +80,13 @@ def index_key(dash_id, device_id, pin_type, pin):
 
 
 class PinWatchers:
-    __slots__ = ("hub", "_providers", "every")
+    __slots__ = ("hub", "_providers", "every", "_every_fanout")
 
     def __init__(self, hub):
         self.hub = hub
         self._providers = []
         self.every = ()         # callbacks for every write (read by the hot path: keep it a tuple)
+        self._every_fanout = Fanout(())
 
     # -- registration -----------------------------------------------------------------------------
     def add_provider(self, provider):
@@ -95,6 +96,7 @@ class PinWatchers:
 
     def watch_every_write(self, callback):
         self.every = self.every + (callback,)
+        self._every_fanout = Fanout(self.every)
 
     def forget_all(self):
         """Every dashboard's index is rebuilt at its next write (after a provider was added)."""
@@ -116,12 +118,8 @@ class PinWatchers:
             self.tell_every(user, dash, device_id, pin_type, pin, value, source, origin)
 
     def tell_every(self, user, dash, device_id, pin_type, pin, value, source, origin):
-        """The `watch_every_write` callbacks."""
-        for callback in self.every:
-            try:
-                callback(user, dash, device_id, pin_type, pin, value, source, origin)
-            except Exception:
-                failed(callback, source, pin_type, pin)
+        """The `watch_every_write` callbacks, through one Fanout of them."""
+        self._every_fanout.pin_written(user, dash, device_id, pin_type, pin, value, source, origin)
 
     def index_of(self, user, dash):
         """The dashboard's index {pin key: entry}, built when the dashboard changed."""
