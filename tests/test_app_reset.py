@@ -46,6 +46,16 @@ def ask(client, msg_id, *fields):
     return client.receive()
 
 
+def reset_mail(server, smtp, email):
+    """Start a reset for `email`: (the mail, the token its link carries)."""
+    with reset_client(server) as client:
+        assert ask(client, 1, "start", email, "Blynk") == (0, 1, OK)
+    message = mail_with_subject(smtp, "Password restoration for your Blynk account.")[2]
+    match = LINK.search(message.get_body(("html", "plain")).get_content())
+    assert match
+    return message, match.group(1) or match.group(2)
+
+
 def test_the_reset_mail_its_token_and_the_new_password(mailing):
     server, smtp = mailing
     email = new_account(server)
@@ -103,11 +113,7 @@ def test_a_new_account_of_the_blynk_app_gets_the_welcome_mail(mailing):
 def test_a_pending_reset_token_survives_a_restart(mailing):
     server, smtp = mailing
     email = new_account(server)
-    with reset_client(server) as client:
-        assert ask(client, 1, "start", email, "Blynk") == (0, 1, OK)
-    message = mail_with_subject(smtp, "Password restoration for your Blynk account.")[2]
-    match = LINK.search(message.get_body(("html", "plain")).get_content())
-    token = match.group(1) or match.group(2)
+    message, token = reset_mail(server, smtp, email)
     server.stop()
     saved = server.data_dir / "data" / "tokens_pool_temp.bin"
     assert saved.exists()
@@ -126,11 +132,7 @@ def test_the_reset_mail_carries_the_qr_code_the_app_scans(mailing):
     from blynklite.qrcode import qr_png
     server, smtp = mailing
     email = new_account(server)
-    with reset_client(server) as client:
-        assert ask(client, 1, "start", email, "Blynk") == (0, 1, OK)
-    message = mail_with_subject(smtp, "Password restoration for your Blynk account.")[2]
-    match = LINK.search(message.get_body(("html", "plain")).get_content())
-    token = match.group(1) or match.group(2)
+    message, token = reset_mail(server, smtp, email)
     [attachment] = list(message.iter_attachments())
     assert attachment.get_filename() == "resetPassQr.png"
     assert attachment.get_content() == qr_png(f"blynk://restore?token={token}&email={email.replace('@', '%40')}")
